@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * io_unified ABI: one memory region holding AF_XDP-style submission and
+ * completion rings that carry NVMe commands, plus the data buffers those
+ * commands (and network receive) use.
+ *
+ * This header is shared byte for byte by the user-space library (libunified)
+ * and the kernel patch (IORING_REGISTER_UNIFIED_IFQ).  Everything in it is
+ * fixed-width, explicitly padded and checked with _Static_assert below, so
+ * that a 64-bit user space and kernel agree without any translation.
+ *
+ * Region layout (every part page aligned, offsets reported in reg.offsets):
+ *
+ *   +--------------------+ 0
+ *   | SQ ring header     |  struct io_unified_ring, one 4 KiB page
+ *   +--------------------+ 4096
+ *   | CQ ring header     |  struct io_unified_ring, one 4 KiB page
+ *   +--------------------+ 8192
+ *   | SQEs               |  sq_entries x 128 B (struct io_unified_sqe)
+ *   +--------------------+ page aligned
+ *   | CQEs               |  cq_entries x 64 B (struct io_unified_cqe)
+ *   +--------------------+ page aligned
+ *   | data buffers       |  buffer_entries x buffer_entry_size
+ *   +--------------------+
+ *
+ * Rules every implementation follows:
+ *  - Data is addressed by offset into the buffer area (buf_offset, dma_addr),
+ *    never by pointer.  A pointer written into the NVMe command (addr,
+ *    metadata) is ignored: the engine derives the data address from
+ *    buf_offset and len after bounds-checking them.
+ *  - Reserved fields must be zero and unknown flags are rejected.
+ *  - Every SQE consumed produces exactly one CQE, in every path including
+ *    teardown (IO_UNIFIED_SC_ABORT_REQUESTED).
+ *  - Rings are single-producer/single-consumer with free-running 32-bit
+ *    indices; the producer store-releases its index after writing entries,
+ *    the consumer load-acquires it before reading them, and vice versa.
+ */
+#ifndef IO_UNIFIED_H
+#define IO_UNIFIED_H
+
+#include <linux/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* io_uring_register(2) opcode of the kernel engine (patched kernels only).
+ * Stock kernels answer -EINVAL, and libunified then runs its own engine. */
+#define IORING_REGISTER_UNIFIED_IFQ	64
+#define IORING_UNREGISTER_UNIFIED_IFQ	65
+
+#define IO_UNIFIED_ABI_VERSION		1
+
+/* Size of each ring header page in the region. */
+#define IO_UNIFIED_RING_HDR_SIZE	4096u
+
+/* Limits (checked by every implementation; violations give -EINVAL). */
+#define IO_UNIFIED_MAX_ENTRIES		32768u	/* sq_entries, cq_entries */
+#define IO_UNIFIED_MIN_BUF_SIZE		512u	/* buffer_entry_size */
+#define IO_UNIFIED_MAX_BUF_SIZE		(2u << 20)
+#define IO_UNIFIED_MAX_BUF_ENTRIES	(1u << 24)
+#define IO_UNIFIED_MAX_DATA_BYTES	(1ull << 36)	/* 64 GiB data area */
+
+/*
+ * Ring header.  Producer and consumer each sit on their own 64-byte cache
+ * line so the two sides do not false-share; the read-mostly fields follow on
+ * a third line.  The header occupies a whole 4 KiB page of the region.
+ */
+struct io_unified_ring {
+	__u32	producer;	/* written by the producing side only */
+	__u32	__pad0[15];
+	__u32	consumer;	/* written by the consuming side only */
+	__u32	__pad1[15];
+	__u32	flags;		/* IO_UNIFIED_RING_* (written by the consumer) */
+	__u32	ring_mask;	/* ring_entries - 1 */
+	__u32	ring_entries;	/* power of two */
+	__u32	__resv[13];
+};
+
+/*
+ * SQ ring flags.  NEED_WAKEUP: the engine sleeps and must be kicked
+ * (unified_kick() / IORING_ENTER of the kernel engine) to see new entries.
+ * CQ ring flags.  NEED_WAKEUP: the application sleeps on the CQ producer
+ * word and must be woken after new completions are published.
+ */
+#define IO_UNIFIED_RING_NEED_WAKEUP	(1u << 0)
+
+/*
+ * The NVMe command inside a submission entry.
+ *
+ * Layout choice: this is the kernel's 72-byte passthrough command
+ * (struct nvme_uring_cmd, include/uapi/linux/nvme_ioctl.h, 5.19 and newer),
+ * not the 64-byte NVMe wire SQE.  Reasons: (1) the wire SQE's PRP/SGL and
+ * command-identifier fields belong to the driver, which builds them itself,
+ * so user space could never set them meaningfully; (2) the passthrough
+ * layout is the stable uapi the NVMe driver already validates, so the user
+ * engine copies it into an IORING_OP_URING_CMD SQE and the kernel engine
+ * hands it to the same driver path without a second format; (3) it carries
+ * data_len and timeout_ms, which the wire format has no place for.  `addr`
+ * (the seed design's data pointer) and `metadata` keep their names, but the
+ * engine never dereferences or forwards them: it overwrites the data
+ * address with region + buffers + buf_offset.
+ */
+struct io_unified_nvme_cmd {
+	__u8	opcode;		/* NVMe opcode */
+	__u8	flags;		/* must be 0 (PSDT/FUSE are the driver's) */
+	__u16	rsvd1;		/* must be 0 */
+	__u32	nsid;		/* namespace id (I/O: must match the target) */
+	__u32	cdw2;
+	__u32	cdw3;
+	__u64	metadata;	/* separate metadata is unsupported: must be 0 */
+	__u64	addr;		/* advisory only; ignored (see above) */
+	__u32	metadata_len;	/* must be 0 */
+	__u32	data_len;	/* 0, or equal to the SQE's len */
+	__u32	cdw10;
+	__u32	cdw11;
+	__u32	cdw12;
+	__u32	cdw13;
+	__u32	cdw14;
+	__u32	cdw15;
+	__u32	timeout_ms;	/* 0 = driver default */
+	__u32	rsvd2;		/* must be 0 */
+};
+
+/*
+ * Submission entry, 128 bytes.
+ * len == 0 means "derive it": for Read, Write and Compare the length is
+ * (NLB + 1) * LBA size; for Identify 4096; otherwise no data.
+ */
+struct io_unified_sqe {
+	struct io_unified_nvme_cmd nvme_cmd;	/*  0: 72 bytes */
+	__u64	user_data;	/* 72: returned unchanged in the CQE */
+	__u64	buf_offset;	/* 80: data offset inside the buffer area */
+	__u32	len;		/* 88: data length in bytes */
+	__u32	flags;		/* 92: IO_UNIFIED_SQE_F_* */
+	__u64	__resv[4];	/* 96: must be zero */
+};
+
+/* The command is an admin command (controller queue), not an I/O command. */
+#define IO_UNIFIED_SQE_F_ADMIN		(1u << 0)
+#define IO_UNIFIED_SQE_F_MASK		(IO_UNIFIED_SQE_F_ADMIN)
+
+/*
+ * Completion entry, 64 bytes.
+ * status is the NVMe status field as Linux reports it (phase bit stripped):
+ * bits 0-7 status code, 8-10 status code type, 11-12 CRD, 13 More, 14 DNR.
+ * 0 means success.  When the status was produced on the host (validation by
+ * the engine, an emulated target, a kernel errno) IO_UNIFIED_CQE_F_HOST is
+ * set and res may hold the negative errno that explains it.
+ */
+struct io_unified_cqe {
+	__u64	user_data;	/*  0 */
+	__u64	result;		/*  8: NVMe completion DW0/DW1 */
+	__u64	dma_addr;	/* 16: buffer-area offset of the data (= buf_offset) */
+	__u32	len;		/* 24: bytes transferred on success, else 0 */
+	__u16	status;		/* 28: NVMe status field, 0 = success */
+	__u16	flags;		/* 30: IO_UNIFIED_CQE_F_* */
+	__s32	res;		/* 32: 0, or -errno behind a host-side status */
+	__u32	__resv0;	/* 36 */
+	__u64	__resv[3];	/* 40 */
+};
+
+#define IO_UNIFIED_CQE_F_HOST		(1u << 0)	/* status made by the host, not a controller */
+#define IO_UNIFIED_CQE_F_ERRNO		(1u << 1)	/* res holds a kernel/host errno */
+
+/* NVMe status helpers (values as in the NVMe base specification). */
+#define IO_UNIFIED_SCT_GENERIC		0x0
+#define IO_UNIFIED_SCT_CMD_SPECIFIC	0x1
+#define IO_UNIFIED_SCT_MEDIA		0x2
+#define IO_UNIFIED_STATUS(sct, sc)	((__u16)((((sct) & 0x7) << 8) | ((sc) & 0xff)))
+#define IO_UNIFIED_STATUS_DNR		0x4000
+#define IO_UNIFIED_STATUS_SC(s)		((s) & 0xff)
+#define IO_UNIFIED_STATUS_SCT(s)	(((s) >> 8) & 0x7)
+
+#define IO_UNIFIED_SC_SUCCESS		0x00
+#define IO_UNIFIED_SC_INVALID_OPCODE	0x01
+#define IO_UNIFIED_SC_INVALID_FIELD	0x02
+#define IO_UNIFIED_SC_DATA_XFER_ERROR	0x04
+#define IO_UNIFIED_SC_INTERNAL		0x06
+#define IO_UNIFIED_SC_ABORT_REQUESTED	0x07
+#define IO_UNIFIED_SC_INVALID_NS	0x0b
+#define IO_UNIFIED_SC_LBA_RANGE		0x80	/* generic: LBA Out of Range */
+#define IO_UNIFIED_SC_COMPARE_FAILED	0x85	/* media: Compare Failure */
+
+/* Region descriptor, pointed to by io_unified_reg.region_ptr. */
+struct io_unified_region_desc {
+	__u64	user_addr;	/* in: caller memory (USER) / out: mapping address */
+	__u64	size;		/* in: size of caller memory / out: region size */
+	__u32	flags;		/* IO_UNIFIED_REGION_* */
+	__s32	numa_node;	/* with IO_UNIFIED_REGION_NUMA */
+	__u64	mmap_offset;	/* out: kernel engine mmap offset (0 for user engine) */
+	__u64	__resv[4];	/* must be zero */
+};
+
+#define IO_UNIFIED_REGION_USER		(1u << 0)	/* memory is caller-provided */
+#define IO_UNIFIED_REGION_HUGE_2M	(1u << 1)	/* back with 2 MiB huge pages */
+#define IO_UNIFIED_REGION_NUMA		(1u << 2)	/* bind to numa_node */
+#define IO_UNIFIED_REGION_F_MASK	(IO_UNIFIED_REGION_USER | IO_UNIFIED_REGION_HUGE_2M | \
+					 IO_UNIFIED_REGION_NUMA)
+
+/* Offsets of the region parts, filled in by registration. */
+struct io_unified_offsets {
+	__u64	sq_ring;
+	__u64	cq_ring;
+	__u64	sq_entries;
+	__u64	cq_entries;
+	__u64	buffers;
+	__u64	__resv[3];
+};
+
+/* Registration: IORING_REGISTER_UNIFIED_IFQ's argument, and unified_register()'s. */
+struct io_unified_reg {
+	__u64	region_ptr;		/* pointer to struct io_unified_region_desc */
+	__u64	nvme_dev_path;		/* pointer to a NUL-terminated path, or 0 */
+	__u32	sq_entries;		/* power of two, 1..IO_UNIFIED_MAX_ENTRIES */
+	__u32	cq_entries;		/* power of two; 0 = sq_entries * 2 */
+	__u32	buffer_entries;		/* number of data buffers, >= 1 */
+	__u32	buffer_entry_size;	/* power of two, 512 B .. 2 MiB */
+	__u32	flags;			/* IO_UNIFIED_REG_* */
+	__u32	__resv0;		/* must be zero */
+	struct io_unified_offsets offsets;	/* out */
+	__u64	__resv[4];		/* must be zero */
+};
+
+/* No flags are defined in ABI version 1; any set bit is rejected. */
+#define IO_UNIFIED_REG_F_MASK		0u
+
+/* NVMe opcodes the engines know by name (others pass through on NVMe). */
+#define IO_UNIFIED_NVME_CMD_FLUSH	0x00
+#define IO_UNIFIED_NVME_CMD_WRITE	0x01
+#define IO_UNIFIED_NVME_CMD_READ	0x02
+#define IO_UNIFIED_NVME_CMD_COMPARE	0x05
+#define IO_UNIFIED_NVME_CMD_WRITE_ZEROES 0x08
+#define IO_UNIFIED_NVME_CMD_DSM		0x09
+#define IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE 0x02
+#define IO_UNIFIED_NVME_ADMIN_IDENTIFY	0x06
+#define IO_UNIFIED_NVME_ADMIN_SET_FEATURES 0x09
+#define IO_UNIFIED_NVME_ADMIN_GET_FEATURES 0x0a
+
+/* Seed-design spellings of the common opcodes. */
+#ifndef NVME_CMD_READ
+#define NVME_CMD_READ			IO_UNIFIED_NVME_CMD_READ
+#endif
+#ifndef NVME_CMD_WRITE
+#define NVME_CMD_WRITE			IO_UNIFIED_NVME_CMD_WRITE
+#endif
+
+#ifndef __KERNEL__
+#define IO_UNIFIED_ASSERT(c, m) _Static_assert(c, m)
+#else
+#define IO_UNIFIED_ASSERT(c, m) static_assert(c, m)
+#endif
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_ring) == 192, "ring header size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_ring, consumer) == 64, "consumer line");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_ring, flags) == 128, "flags line");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_nvme_cmd) == 72, "nvme cmd = nvme_uring_cmd");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_nvme_cmd, addr) == 24, "addr");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_nvme_cmd, cdw10) == 40, "cdw10");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_sqe) == 128, "sqe size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, user_data) == 72, "sqe user_data");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, buf_offset) == 80, "sqe buf_offset");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, __resv) == 96, "sqe resv");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_cqe) == 64, "cqe size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_cqe, status) == 28, "cqe status");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_cqe, res) == 32, "cqe res");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_region_desc) == 64, "region desc size");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_offsets) == 64, "offsets size");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_reg) == 136, "reg size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_reg, offsets) == 40, "reg offsets");
+#undef IO_UNIFIED_ASSERT
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IO_UNIFIED_H */

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libunified: user-space library for the io_unified interface.
+ *
+ * An application registers a unified region (io_unified.h), then produces
+ * NVMe commands into the SQ ring and consumes completions from the CQ ring
+ * with the inline AF_XDP-style helpers below.  An engine serves the rings:
+ * the kernel engine on a kernel with IORING_REGISTER_UNIFIED_IFQ, otherwise
+ * libunified's user engine on a stock io_uring (Linux 6.1 and newer).
+ *
+ * Conventions:
+ *  - Every function that can fail returns a negative errno (or NULL) and
+ *    leaves no half state behind.  unified_errmsg() then gives a sentence
+ *    that says what was wrong, for the calling thread.
+ *  - A unified_ctx is not thread safe: one thread produces SQEs and consumes
+ *    CQEs (it may be a different thread from the engine thread).  The ring
+ *    helpers are single-producer/single-consumer.
+ */
+#ifndef LIBUNIFIED_H
+#define LIBUNIFIED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "io_unified.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UNIFIED_INLINE static inline
+
+/* ------------------------------------------------------------------------
+ * Memory ordering.  Producer: write entries, then store-release the producer
+ * index.  Consumer: load-acquire the producer index, then read entries; after
+ * reading, store-release the consumer index so the producer may reuse them.
+ */
+#define unified_load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define unified_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define unified_load_relaxed(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define unified_smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* A producer-side or consumer-side view of a ring, with cached indices. */
+struct unified_ring_view {
+	uint32_t cached_prod;
+	uint32_t cached_cons;
+	uint32_t mask;
+	uint32_t size;
+	uint32_t *producer;
+	uint32_t *consumer;
+	uint32_t *flags;
+	void *entries;
+};
+
+/* The application's view of the submission ring (it produces). */
+struct unified_sq {
+	struct unified_ring_view r;
+};
+
+/* The application's view of the completion ring (it consumes). */
+struct unified_cq {
+	struct unified_ring_view r;
+};
+
+/* ------------------------------------------------------------------------
+ * Producer helpers (application on the SQ).
+ */
+
+/**
+ * unified_sq_nb_free() - number of free SQ slots, at least @nb if possible.
+ * Refreshes the cached consumer index only when the cache says fewer than
+ * @nb are free.
+ */
+UNIFIED_INLINE uint32_t unified_sq_nb_free(struct unified_sq *sq, uint32_t nb)
+{
+	uint32_t free_entries = sq->r.cached_cons - sq->r.cached_prod;
+
+	if (free_entries >= nb)
+		return free_entries;
+	/* Acquire pairs with the engine's store-release of the consumer index:
+	 * once we see the slot as free, the engine has finished reading it. */
+	sq->r.cached_cons = unified_load_acquire(sq->r.consumer) + sq->r.size;
+	return sq->r.cached_cons - sq->r.cached_prod;
+}
+
+/**
+ * unified_sq_reserve() - reserve @nb consecutive SQ slots.
+ * Returns @nb and stores the first index in *@idx, or 0 if fewer than @nb
+ * slots are free (nothing is reserved then: all or nothing, like AF_XDP).
+ */
+UNIFIED_INLINE uint32_t unified_sq_reserve(struct unified_sq *sq, uint32_t nb, uint32_t *idx)
+{
+	if (unified_sq_nb_free(sq, nb) < nb)
+		return 0;
+	*idx = sq->r.cached_prod;
+	sq->r.cached_prod += nb;
+	return nb;
+}
+
+/** unified_sq_entry() - the SQE at ring index @idx (as given by reserve). */
+UNIFIED_INLINE struct io_unified_sqe *unified_sq_entry(struct unified_sq *sq, uint32_t idx)
+{
+	return &((struct io_unified_sqe *)sq->r.entries)[idx & sq->r.mask];
+}
+
+/**
+ * unified_sq_submit() - publish @nb reserved and filled SQEs to the engine.
+ * Does not wake a sleeping engine: call unified_kick() when
+ * unified_sq_needs_wakeup() says so (or always, in kick mode).
+ */
+UNIFIED_INLINE void unified_sq_submit(struct unified_sq *sq, uint32_t nb)
+{
+	/* Release: the SQE contents become visible before the new producer
+	 * index; pairs with the engine's load-acquire of the producer. */
+	unified_store_release(sq->r.producer, *sq->r.producer + nb);
+}
+
+/** unified_sq_cancel() - give back @nb slots reserved but not submitted. */
+UNIFIED_INLINE void unified_sq_cancel(struct unified_sq *sq, uint32_t nb)
+{
+	sq->r.cached_prod -= nb;
+}
+
+/**
+ * unified_sq_needs_wakeup() - non-zero if the engine thread is asleep and
+ * must be kicked to see new SQEs.
+ */
+UNIFIED_INLINE int unified_sq_needs_wakeup(const struct unified_sq *sq)
+{
+	/* Full barrier: our producer store must be visible before we read the
+	 * flag, or we could miss an engine that went to sleep in between. */
+	unified_smp_mb();
+	return unified_load_relaxed(sq->r.flags) & IO_UNIFIED_RING_NEED_WAKEUP;
+}
+
+/* ------------------------------------------------------------------------
+ * Consumer helpers (application on the CQ).
+ */
+
+/**
+ * unified_cq_peek() - up to @nb completions ready to read.
+ * Returns how many (0..@nb) and stores the first index in *@idx.
+ */
+UNIFIED_INLINE uint32_t unified_cq_peek(struct unified_cq *cq, uint32_t nb, uint32_t *idx)
+{
+	uint32_t entries = cq->r.cached_prod - cq->r.cached_cons;
+
+	if (entries == 0) {
+		/* Acquire pairs with the engine's store-release of the
+		 * producer: the CQE contents are visible once the index is. */
+		cq->r.cached_prod = unified_load_acquire(cq->r.producer);
+		entries = cq->r.cached_prod - cq->r.cached_cons;
+	}
+	if (entries > nb)
+		entries = nb;
+	if (entries) {
+		*idx = cq->r.cached_cons;
+		cq->r.cached_cons += entries;
+	}
+	return entries;
+}
+
+/** unified_cq_entry() - the CQE at ring index @idx (as given by peek). */
+UNIFIED_INLINE const struct io_unified_cqe *unified_cq_entry(struct unified_cq *cq, uint32_t idx)
+{
+	return &((const struct io_unified_cqe *)cq->r.entries)[idx & cq->r.mask];
+}
+
+/** unified_cq_release() - hand @nb peeked CQEs back to the engine. */
+UNIFIED_INLINE void unified_cq_release(struct unified_cq *cq, uint32_t nb)
+{
+	/* Release: our reads of the CQEs complete before the engine may
+	 * overwrite them; pairs with the engine's acquire of the consumer. */
+	unified_store_release(cq->r.consumer, *cq->r.consumer + nb);
+}
+
+/** unified_cq_cancel() - un-peek @nb CQEs so the next peek returns them again. */
+UNIFIED_INLINE void unified_cq_cancel(struct unified_cq *cq, uint32_t nb)
+{
+	cq->r.cached_cons -= nb;
+}
+
+/* ------------------------------------------------------------------------
+ * SQE preparation helpers.  They zero the whole entry first, so reserved
+ * fields are always zero.  slba/nlb are logical blocks, nlb counted from 1.
+ */
+
+/** unified_prep_nvme() - generic I/O command: opcode, namespace, buffer. */
+UNIFIED_INLINE void unified_prep_nvme(struct io_unified_sqe *sqe, uint8_t opcode, uint32_t nsid,
+				      uint64_t buf_offset, uint32_t len, uint64_t user_data)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->nvme_cmd.opcode = opcode;
+	sqe->nvme_cmd.nsid = nsid;
+	sqe->buf_offset = buf_offset;
+	sqe->len = len;
+	sqe->user_data = user_data;
+}
+
+/** unified_prep_rw() - Read, Write or Compare of @nlb blocks at @slba. */
+UNIFIED_INLINE void unified_prep_rw(struct io_unified_sqe *sqe, uint8_t opcode, uint32_t nsid,
+				    uint64_t slba, uint32_t nlb, uint64_t buf_offset, uint32_t len,
+				    uint64_t user_data)
+{
+	unified_prep_nvme(sqe, opcode, nsid, buf_offset, len, user_data);
+	sqe->nvme_cmd.cdw10 = (uint32_t)slba;
+	sqe->nvme_cmd.cdw11 = (uint32_t)(slba >> 32);
+	sqe->nvme_cmd.cdw12 = (nlb - 1) & 0xffff;
+}
+
+/** unified_prep_read() - Read @nlb blocks at @slba into the buffer area. */
+UNIFIED_INLINE void unified_prep_read(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
+				      uint32_t nlb, uint64_t buf_offset, uint32_t len,
+				      uint64_t user_data)
+{
+	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_READ, nsid, slba, nlb, buf_offset, len, user_data);
+}
+
+/** unified_prep_write() - Write @nlb blocks at @slba from the buffer area. */
+UNIFIED_INLINE void unified_prep_write(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
+				       uint32_t nlb, uint64_t buf_offset, uint32_t len,
+				       uint64_t user_data)
+{
+	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE, nsid, slba, nlb, buf_offset, len, user_data);
+}
+
+/** unified_prep_flush() - Flush the namespace's volatile write cache. */
+UNIFIED_INLINE void unified_prep_flush(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t user_data)
+{
+	unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_FLUSH, nsid, 0, 0, user_data);
+}
+
+/** unified_prep_write_zeroes() - Write Zeroes over @nlb blocks at @slba. */
+UNIFIED_INLINE void unified_prep_write_zeroes(struct io_unified_sqe *sqe, uint32_t nsid,
+					      uint64_t slba, uint32_t nlb, uint64_t user_data)
+{
+	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE_ZEROES, nsid, slba, nlb, 0, 0, user_data);
+}
+
+/**
+ * unified_prep_dsm_deallocate() - Dataset Management (deallocate) of @nr
+ * ranges (1..256) that the caller wrote as 16-byte NVMe range entries into
+ * the buffer at @buf_offset.
+ */
+UNIFIED_INLINE void unified_prep_dsm_deallocate(struct io_unified_sqe *sqe, uint32_t nsid,
+						uint32_t nr, uint64_t buf_offset,
+						uint64_t user_data)
+{
+	unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_DSM, nsid, buf_offset, nr * 16u, user_data);
+	sqe->nvme_cmd.cdw10 = (nr - 1) & 0xff;
+	sqe->nvme_cmd.cdw11 = 1u << 2;	/* AD: attribute deallocate */
+}
+
+/** unified_prep_identify() - admin Identify with @cns into a 4 KiB buffer. */
+UNIFIED_INLINE void unified_prep_identify(struct io_unified_sqe *sqe, uint8_t cns, uint32_t nsid,
+					  uint64_t buf_offset, uint64_t user_data)
+{
+	unified_prep_nvme(sqe, IO_UNIFIED_NVME_ADMIN_IDENTIFY, nsid, buf_offset, 4096, user_data);
+	sqe->nvme_cmd.cdw10 = cns;
+	sqe->flags = IO_UNIFIED_SQE_F_ADMIN;
+}
+
+/* DSM range entry as it is laid out in the data buffer. */
+struct unified_dsm_range {
+	uint32_t cattr;
+	uint32_t nlb;		/* number of blocks, counted from 1 */
+	uint64_t slba;
+};
+
+/* ------------------------------------------------------------------------
+ * Registration and engine.
+ */
+
+struct unified_ctx;
+
+/* Engine modes. */
+enum unified_engine_mode {
+	UNIFIED_MODE_KICK = 0,	/* the application drives the engine (unified_kick/enter) */
+	UNIFIED_MODE_THREAD = 1, /* an engine thread polls the SQ, sleeps with NEED_WAKEUP */
+};
+
+/* unified_opts.flags */
+#define UNIFIED_OPT_USER_ENGINE	(1u << 0)	/* never try the kernel engine */
+#define UNIFIED_OPT_IOPOLL	(1u << 1)	/* NVMe target: IOPOLL ring (if poll queues exist) */
+#define UNIFIED_OPT_CREATE	(1u << 2)	/* file target: create/extend the file */
+#define UNIFIED_OPT_MASK	(UNIFIED_OPT_USER_ENGINE | UNIFIED_OPT_IOPOLL | UNIFIED_OPT_CREATE)
+
+/* Library-level options for unified_register(); NULL means all defaults. */
+struct unified_opts {
+	uint32_t mode;		/* enum unified_engine_mode */
+	uint32_t flags;		/* UNIFIED_OPT_* */
+	uint32_t lba_size;	/* file target: LBA size (512 or 4096); 0 = 4096 */
+	uint32_t idle_spin_us;	/* thread mode: busy-poll this long before sleeping; 0 = 50 */
+	uint64_t file_size;	/* file target with CREATE: size in bytes; 0 = 1 GiB */
+	const char *ctrl_path;	/* NVMe: controller node for admin; NULL = derive from ng path */
+	uint64_t __resv[4];	/* must be zero */
+};
+
+/* What the registered target is. */
+enum unified_target_kind {
+	UNIFIED_TARGET_FILE = 1,
+	UNIFIED_TARGET_BLOCK = 2,
+	UNIFIED_TARGET_NVME = 3,
+};
+
+/* Geometry and identity of the registered target. */
+struct unified_target_info {
+	uint32_t kind;		/* enum unified_target_kind */
+	uint32_t nsid;		/* namespace id to put in I/O commands */
+	uint32_t lba_size;	/* bytes */
+	uint32_t lba_shift;
+	uint64_t nlba;		/* capacity in logical blocks */
+	uint32_t max_xfer;	/* largest data transfer in bytes (MDTS) */
+	uint32_t iopoll;	/* 1 if I/O completions are polled */
+	char path[256];		/* the target path that was opened */
+	char engine[16];	/* "user" or "kernel" */
+};
+
+/* Counters of one context. */
+struct unified_stats {
+	uint64_t sqes;		/* SQEs consumed */
+	uint64_t cqes;		/* CQEs produced */
+	uint64_t errors;	/* CQEs with a non-zero status */
+	uint64_t aborted;	/* CQEs completed by teardown with ABORT_REQUESTED */
+	uint64_t kicks;		/* engine passes run by unified_kick/enter */
+	uint64_t sleeps;	/* times the engine thread slept */
+	uint64_t ring_errors;	/* producer/consumer indices found corrupt */
+};
+
+/**
+ * unified_register() - create the region and attach an engine to a target.
+ * @reg:  geometry in (sq/cq entries, buffers); offsets out.  reg->region_ptr
+ *        points to a struct io_unified_region_desc that says how to back the
+ *        region (anonymous, 2 MiB huge pages, NUMA node, caller memory); its
+ *        user_addr and size are filled in.  reg->nvme_dev_path names the
+ *        target: /dev/ngXnY (NVMe passthrough), a block device or a regular
+ *        file (NVMe emulated); 0 selects the embedded default, a sparse file
+ *        named by unified_default_path().
+ * @opts: library options or NULL.
+ * @ctxp: receives the context.
+ *
+ * Return: 0, or -EINVAL (bad geometry, reserved field or flag), -ENOMEM
+ * (memory, or no huge pages reserved), -ENOENT/-EACCES/-EPERM (target),
+ * -ENODEV (NUMA node or device kind), -EOPNOTSUPP (target cannot do it).
+ */
+int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts,
+		     struct unified_ctx **ctxp);
+
+/**
+ * unified_unregister() - stop the engine and free everything.  In-flight
+ * commands are completed (or, if the device does not finish them in time,
+ * aborted); SQEs still queued complete with ABORT_REQUESTED.  The rings stay
+ * readable until this returns only for callers that drain them first with
+ * unified_drain().  Return: 0 or -errno (the context is freed either way).
+ */
+int unified_unregister(struct unified_ctx *ctx);
+
+/**
+ * unified_drain() - stop accepting SQEs: every queued SQE completes with
+ * ABORT_REQUESTED, in-flight ones complete normally.  Waits until nothing
+ * is in flight.  The CQ must have room (the engine reserves it), so drain
+ * never loses an entry.  Return: number of SQEs aborted, or -errno.
+ */
+int unified_drain(struct unified_ctx *ctx);
+
+/** unified_region() - base address of the region mapping. */
+void *unified_region(const struct unified_ctx *ctx);
+
+/** unified_region_size() - size in bytes of the region mapping. */
+size_t unified_region_size(const struct unified_ctx *ctx);
+
+/** unified_buffers() - base address of the data buffer area. */
+void *unified_buffers(const struct unified_ctx *ctx);
+
+/** unified_sq_init() - fill @sq with the application's view of the SQ. */
+int unified_sq_init(struct unified_ctx *ctx, struct unified_sq *sq);
+
+/** unified_cq_init() - fill @cq with the application's view of the CQ. */
+int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *cq);
+
+/**
+ * unified_kick() - tell the engine that new SQEs are there (AF_XDP's
+ * sendto()).  Kick mode: runs one engine pass in the caller: issues queued
+ * SQEs, publishes finished completions, never blocks.  Thread mode: wakes
+ * the engine thread if it sleeps.  Return: 0 or -errno (-EBADMSG if the SQ
+ * producer index is corrupt: nothing is consumed until it is sane again).
+ */
+int unified_kick(struct unified_ctx *ctx);
+
+/**
+ * unified_enter() - kick, then wait until at least @min_complete CQEs are
+ * ready in the CQ or @timeout_ms passes (-1 = forever).  Return: number of
+ * CQEs ready, -ETIME on timeout, or -errno.
+ */
+int unified_enter(struct unified_ctx *ctx, uint32_t min_complete, int timeout_ms);
+
+/** unified_target_info() - geometry of the registered target. */
+int unified_target_info(const struct unified_ctx *ctx, struct unified_target_info *info);
+
+/** unified_get_stats() - copy the context's counters into @st. */
+int unified_get_stats(const struct unified_ctx *ctx, struct unified_stats *st);
+
+/**
+ * unified_buf_alloc() - take one free data buffer; its offset in the buffer
+ * area goes to *@off.  Return 0, or -ENOBUFS when all are in use.
+ */
+int unified_buf_alloc(struct unified_ctx *ctx, uint64_t *off);
+
+/**
+ * unified_buf_free() - return the buffer at @off.  Return 0, or -EINVAL if
+ * @off is not the start of a buffer, -EALREADY if it is already free.
+ */
+int unified_buf_free(struct unified_ctx *ctx, uint64_t off);
+
+/** unified_buf_ptr() - pointer to @off in the buffer area, NULL if out of range. */
+void *unified_buf_ptr(const struct unified_ctx *ctx, uint64_t off);
+
+/**
+ * unified_buf_off() - buffer-area offset of @ptr.  Return 0 with *@off set,
+ * or -EFAULT if @ptr is outside the buffer area.
+ */
+int unified_buf_off(const struct unified_ctx *ctx, const void *ptr, uint64_t *off);
+
+/** unified_buf_count() - number of buffers currently free. */
+uint32_t unified_buf_count(const struct unified_ctx *ctx);
+
+/**
+ * unified_errmsg() - human-readable reason for the calling thread's last
+ * libunified failure ("" if none).
+ */
+const char *unified_errmsg(void);
+
+/**
+ * unified_status_str() - short name of an NVMe status field value, such as
+ * "LBA Out of Range" (never NULL).
+ */
+const char *unified_status_str(uint16_t status);
+
+/**
+ * unified_default_path() - path of the embedded default namespace file:
+ * $UNIFIED_DEFAULT_FILE if set, else "unified-default.img" in
+ * $TMPDIR (or /var/tmp).  Writes at most @len bytes.  Return 0 or -ENAMETOOLONG.
+ */
+int unified_default_path(char *buf, size_t len);
+
+/**
+ * unified_kernel_engine_available() - 1 if the running kernel implements
+ * IORING_REGISTER_UNIFIED_IFQ, 0 if not, -errno if io_uring is unusable.
+ */
+int unified_kernel_engine_available(void);
+
+/** unified_version() - library version string, such as "0.1.0". */
+const char *unified_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBUNIFIED_H */

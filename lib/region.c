@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/* The unified region: layout, checks and backing memory. */
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include "internal.h"
+
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#define UNIFIED_MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#define UNIFIED_MPOL_BIND 2
+#define UNIFIED_MPOL_MF_STRICT (1 << 0)
+#define UNIFIED_MPOL_MF_MOVE (1 << 1)
+
+#define PAGE_4K 4096ull
+#define HUGE_2M (2ull << 20)
+
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/*
+ * Check the geometry in @reg and compute the offsets of every region part.
+ * Nothing is written to @reg unless every check passes.
+ */
+int unified_layout(struct io_unified_reg *reg, uint64_t *total)
+{
+	struct io_unified_offsets off = { 0 };
+	uint32_t cq = reg->cq_entries ? reg->cq_entries : reg->sq_entries * 2;
+	uint64_t data;
+
+	if (reg->flags & ~IO_UNIFIED_REG_F_MASK)
+		return unified_set_err(EINVAL, "reg.flags 0x%x has unknown bits", reg->flags);
+	if (reg->__resv0 || reg->__resv[0] || reg->__resv[1] || reg->__resv[2] || reg->__resv[3])
+		return unified_set_err(EINVAL, "reg reserved fields must be zero");
+	if (!is_pow2(reg->sq_entries) || reg->sq_entries > IO_UNIFIED_MAX_ENTRIES)
+		return unified_set_err(EINVAL, "sq_entries %u must be a power of two in 1..%u",
+				       reg->sq_entries, IO_UNIFIED_MAX_ENTRIES);
+	if (!is_pow2(cq) || cq > IO_UNIFIED_MAX_ENTRIES)
+		return unified_set_err(EINVAL, "cq_entries %u must be a power of two in 1..%u",
+				       cq, IO_UNIFIED_MAX_ENTRIES);
+	if (!is_pow2(reg->buffer_entry_size) || reg->buffer_entry_size < IO_UNIFIED_MIN_BUF_SIZE ||
+	    reg->buffer_entry_size > IO_UNIFIED_MAX_BUF_SIZE)
+		return unified_set_err(EINVAL, "buffer_entry_size %u must be a power of two in %u..%u",
+				       reg->buffer_entry_size, IO_UNIFIED_MIN_BUF_SIZE,
+				       IO_UNIFIED_MAX_BUF_SIZE);
+	if (!reg->buffer_entries || reg->buffer_entries > IO_UNIFIED_MAX_BUF_ENTRIES)
+		return unified_set_err(EINVAL, "buffer_entries %u must be in 1..%u",
+				       reg->buffer_entries, IO_UNIFIED_MAX_BUF_ENTRIES);
+	data = (uint64_t)reg->buffer_entries * reg->buffer_entry_size;
+	if (data > IO_UNIFIED_MAX_DATA_BYTES)
+		return unified_set_err(EINVAL, "data area of %llu bytes exceeds the %llu-byte limit",
+				       (unsigned long long)data,
+				       (unsigned long long)IO_UNIFIED_MAX_DATA_BYTES);
+
+	off.sq_ring = 0;
+	off.cq_ring = IO_UNIFIED_RING_HDR_SIZE;
+	off.sq_entries = 2 * IO_UNIFIED_RING_HDR_SIZE;
+	off.cq_entries = align_up(off.sq_entries + (uint64_t)reg->sq_entries *
+				  sizeof(struct io_unified_sqe), PAGE_4K);
+	off.buffers = align_up(off.cq_entries + (uint64_t)cq * sizeof(struct io_unified_cqe),
+			       PAGE_4K);
+	/* Buffers larger than a page start on their own size so each one is
+	 * naturally aligned (friendly to NVMe PRPs and huge pages). */
+	if (reg->buffer_entry_size > PAGE_4K)
+		off.buffers = align_up(off.buffers, reg->buffer_entry_size);
+	*total = off.buffers + data;
+	reg->cq_entries = cq;
+	reg->offsets = off;
+	return 0;
+}
+
+static int numa_node_exists(int node)
+{
+	char p[64];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/sys/devices/system/node/node%d", node);
+	return node >= 0 && node < 1024 && stat(p, &st) == 0;
+}
+
+int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
+		       struct io_unified_region_desc *desc)
+{
+	uint64_t total;
+	void *mem;
+	int ret;
+
+	if (desc->flags & ~IO_UNIFIED_REGION_F_MASK)
+		return unified_set_err(EINVAL, "region flags 0x%x have unknown bits", desc->flags);
+	if (desc->mmap_offset || desc->__resv[0] || desc->__resv[1] || desc->__resv[2] ||
+	    desc->__resv[3])
+		return unified_set_err(EINVAL, "region descriptor reserved fields must be zero");
+	if ((desc->flags & IO_UNIFIED_REGION_USER) && (desc->flags & IO_UNIFIED_REGION_HUGE_2M))
+		return unified_set_err(EINVAL, "HUGE_2M applies to memory the library maps, not USER memory");
+	if (!(desc->flags & IO_UNIFIED_REGION_NUMA) && desc->numa_node)
+		return unified_set_err(EINVAL, "numa_node set without IO_UNIFIED_REGION_NUMA");
+	if ((desc->flags & IO_UNIFIED_REGION_NUMA) && !numa_node_exists(desc->numa_node))
+		return unified_set_err(ENODEV, "NUMA node %d does not exist", desc->numa_node);
+
+	ret = unified_layout(reg, &total);
+	if (ret)
+		return ret;
+
+	if (desc->flags & IO_UNIFIED_REGION_USER) {
+		if (!desc->user_addr || (desc->user_addr & (PAGE_4K - 1)))
+			return unified_set_err(EINVAL, "user region address 0x%llx is not 4 KiB aligned",
+					       (unsigned long long)desc->user_addr);
+		if (desc->size < total)
+			return unified_set_err(ENOBUFS, "user region is %llu bytes, the layout needs %llu",
+					       (unsigned long long)desc->size,
+					       (unsigned long long)total);
+		mem = (void *)(uintptr_t)desc->user_addr;
+		ctx->region_owned = false;
+		ctx->region_size = desc->size;
+		/* The ring headers must start clean; the rest is the caller's. */
+		memset(mem, 0, reg->offsets.buffers);
+	} else {
+		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+
+		if (desc->user_addr || desc->size)
+			return unified_set_err(EINVAL, "user_addr/size are outputs unless REGION_USER is set");
+		if (desc->flags & IO_UNIFIED_REGION_HUGE_2M) {
+			total = align_up(total, HUGE_2M);
+			flags |= MAP_HUGETLB | UNIFIED_MAP_HUGE_2MB;
+		}
+		mem = mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (mem == MAP_FAILED) {
+			int err = errno;
+
+			if (desc->flags & IO_UNIFIED_REGION_HUGE_2M)
+				return unified_set_err(ENOMEM, "cannot map %llu bytes of 2 MiB huge pages (%s): "
+						       "reserve them first, e.g. echo %llu > /proc/sys/vm/nr_hugepages",
+						       (unsigned long long)total, strerror(err),
+						       (unsigned long long)(total / HUGE_2M));
+			return unified_set_err(err, "mmap of %llu bytes failed: %s",
+					       (unsigned long long)total, strerror(err));
+		}
+		ctx->region_owned = true;
+		ctx->region_size = total;
+	}
+	if (desc->flags & IO_UNIFIED_REGION_NUMA) {
+		unsigned long mask[16] = { 0 };
+
+		mask[desc->numa_node / (8 * sizeof(long))] |= 1ul << (desc->numa_node % (8 * sizeof(long)));
+		if (syscall(SYS_mbind, mem, ctx->region_size, UNIFIED_MPOL_BIND, mask,
+			    sizeof(mask) * 8, UNIFIED_MPOL_MF_STRICT | UNIFIED_MPOL_MF_MOVE)) {
+			int err = errno;
+
+			if (ctx->region_owned)
+				munmap(mem, ctx->region_size);
+			return unified_set_err(err, "mbind to NUMA node %d failed: %s",
+					       desc->numa_node, strerror(err));
+		}
+	}
+	ctx->region = mem;
+	ctx->off = reg->offsets;
+	ctx->sq_entries = reg->sq_entries;
+	ctx->cq_entries = reg->cq_entries;
+	ctx->buf_entries = reg->buffer_entries;
+	ctx->buf_size = reg->buffer_entry_size;
+	ctx->buffers = (uint8_t *)mem + reg->offsets.buffers;
+	ctx->data_size = (uint64_t)reg->buffer_entries * reg->buffer_entry_size;
+
+	/* Ring headers: geometry is written once here; the engine keeps its
+	 * own private copy and never trusts these fields again. */
+	{
+		struct io_unified_ring *sq = (void *)((uint8_t *)mem + reg->offsets.sq_ring);
+		struct io_unified_ring *cq = (void *)((uint8_t *)mem + reg->offsets.cq_ring);
+
+		memset(sq, 0, sizeof(*sq));
+		memset(cq, 0, sizeof(*cq));
+		sq->ring_entries = reg->sq_entries;
+		sq->ring_mask = reg->sq_entries - 1;
+		cq->ring_entries = reg->cq_entries;
+		cq->ring_mask = reg->cq_entries - 1;
+	}
+	desc->user_addr = (uintptr_t)mem;
+	desc->size = ctx->region_size;
+	return 0;
+}
+
+void unified_region_unmap(struct unified_ctx *ctx)
+{
+	if (ctx->region && ctx->region_owned)
+		munmap(ctx->region, ctx->region_size);
+	ctx->region = NULL;
+}

@@ -44,6 +44,14 @@ uint32_t unified_cmd_index(struct unified_engine *e, const struct unified_cmd *c
 	return (uint32_t)(cmd - e->cmds);
 }
 
+/* Registered-buffer index that covers [off, off + len) of the data area. */
+uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint32_t len)
+{
+	if (e->tgt.fixed_window)
+		return (uint16_t)((off + (len ? len : 1) - 1) / 4096);
+	return (uint16_t)(off / UNIFIED_FIXED_CHUNK);
+}
+
 /* ---------------------------------------------------------------- CQ side */
 
 /* Free CQ slots as the engine sees them; 0 if the consumer index is corrupt. */
@@ -479,15 +487,37 @@ static int setup_ring(struct unified_ctx *ctx)
 
 	/* Register the whole data area as fixed buffers (1 GiB chunks) so the
 	 * device DMAs straight into the region without per-I/O pinning. */
-	nchunks = (uint32_t)((ctx->data_size + UNIFIED_FIXED_CHUNK - 1) / UNIFIED_FIXED_CHUNK);
-	iov = calloc(nchunks, sizeof(*iov));
-	if (!iov)
-		return unified_set_err(ENOMEM, "no memory");
-	for (i = 0; i < nchunks; i++) {
-		uint64_t o = (uint64_t)i * UNIFIED_FIXED_CHUNK, l = ctx->data_size - o;
+	if (e->tgt.fixed_window && ctx->data_size / 4096 > UNIFIED_MAX_WINDOWS)
+		e->tgt.no_fixed = true;
+	if (e->tgt.no_fixed)
+		goto files;
+	if (e->tgt.fixed_window) {
+		/* Window k ends at page k + 1 and is fixed_window bytes long (or
+		 * shorter at the start), so any transfer up to the target's
+		 * max_xfer fits in the window ending at its last page, with no
+		 * more pages after its start than the device allows. */
+		nchunks = (uint32_t)(ctx->data_size / 4096);
+		iov = calloc(nchunks, sizeof(*iov));
+		if (!iov)
+			return unified_set_err(ENOMEM, "no memory");
+		for (i = 0; i < nchunks; i++) {
+			uint64_t end = (uint64_t)(i + 1) * 4096;
+			uint64_t start = end > e->tgt.fixed_window ? end - e->tgt.fixed_window : 0;
 
-		iov[i].iov_base = ctx->buffers + o;
-		iov[i].iov_len = l < UNIFIED_FIXED_CHUNK ? l : UNIFIED_FIXED_CHUNK;
+			iov[i].iov_base = ctx->buffers + start;
+			iov[i].iov_len = end - start;
+		}
+	} else {
+		nchunks = (uint32_t)((ctx->data_size + UNIFIED_FIXED_CHUNK - 1) / UNIFIED_FIXED_CHUNK);
+		iov = calloc(nchunks, sizeof(*iov));
+		if (!iov)
+			return unified_set_err(ENOMEM, "no memory");
+		for (i = 0; i < nchunks; i++) {
+			uint64_t o = (uint64_t)i * UNIFIED_FIXED_CHUNK, l = ctx->data_size - o;
+
+			iov[i].iov_base = ctx->buffers + o;
+			iov[i].iov_len = l < UNIFIED_FIXED_CHUNK ? l : UNIFIED_FIXED_CHUNK;
+		}
 	}
 	ret = io_uring_register_buffers(&e->ring, iov, nchunks);
 	free(iov);
@@ -495,7 +525,13 @@ static int setup_ring(struct unified_ctx *ctx)
 		return unified_set_err(-ret, "registering the %llu-byte data area as fixed buffers failed: %s%s",
 				       (unsigned long long)ctx->data_size, strerror(-ret),
 				       ret == -ENOMEM ? " (RLIMIT_MEMLOCK too low?)" : "");
-	ret = io_uring_register_files(&e->ring, &e->tgt.fd, 1);
+files:
+	{
+		/* Fixed file 0: the data path; 1: the NVMe controller (admin). */
+		int fds[2] = { e->tgt.fd, e->tgt.ctrl_fd };
+
+		ret = io_uring_register_files(&e->ring, fds, e->tgt.ctrl_fd >= 0 ? 2 : 1);
+	}
 	if (ret < 0)
 		return unified_set_err(-ret, "registering the target file failed: %s", strerror(-ret));
 	return 0;

@@ -14,6 +14,8 @@
 
 /* Fixed-buffer chunks: io_uring limits one registered buffer to 1 GiB. */
 #define UNIFIED_FIXED_CHUNK	(1ull << 30)
+/* Most registered buffers an io_uring takes (IORING_MAX_REG_BUFFERS). */
+#define UNIFIED_MAX_WINDOWS	16384u
 
 /* Emulated targets: largest transfer (reported as MDTS) and compare slots. */
 #define UNIFIED_EMUL_MAX_XFER	(1u << 20)
@@ -74,6 +76,15 @@ struct unified_target {
 	uint32_t buf_align;	/* required alignment of buf_offset */
 	uint32_t ring_flags;	/* io_uring setup flags the target needs */
 	uint32_t iopoll;
+	/*
+	 * Fixed-buffer registration mode.  0: the data area in 1 GiB chunks.
+	 * Non-zero: overlapping windows of this many bytes, window k ending at
+	 * page k + 1, for kernels before 6.12 whose NVMe passthrough rejects a
+	 * registered buffer with more pages left after the I/O start than the
+	 * queue's max_segments (block/blk-map.c blk_rq_map_user_bvec).
+	 */
+	uint32_t fixed_window;
+	bool no_fixed;		/* too many windows: pass user addresses instead */
 	uint64_t nlba;
 	char path[256];
 	void *priv;
@@ -167,6 +178,7 @@ int unified_engine_pass(struct unified_engine *e, bool wait_one);
 void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd);
 struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd);
 uint32_t unified_cmd_index(struct unified_engine *e, const struct unified_cmd *cmd);
+uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint32_t len);
 
 static inline void unified_cmd_status(struct unified_cmd *cmd, uint8_t sct, uint8_t sc, int err)
 {

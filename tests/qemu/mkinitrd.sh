@@ -9,7 +9,7 @@
 # file at the top level of BIN_DIR in /bin/t/, and BIN_DIR/guest-tests.sh as
 # /guest-tests.sh if present.
 set -euo pipefail
-# shellcheck source=common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 (($# >= 2 && $# <= 3)) || die "usage: $0 OUT_CPIO_GZ BIN_DIR [CACHE_DIR]"
@@ -102,7 +102,7 @@ mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
 
 mkdir -p "$(dirname "$out")"
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z |
-    cpio --null -o -H newc -R 0:0 --reproducible --quiet) | gzip -6 -n >"$out.tmp"
+    cpio --null -o -H newc -R 0:0 --reproducible --quiet) | gzip -1 -n >"$out.tmp"
 mv -f "$out.tmp" "$out"
 log "initramfs $out: $(du -h "$out" | cut -f1), kernel $kver, $nmods modules," \
     "$ntests test programs, guest-tests.sh: $has_script"

@@ -13,7 +13,7 @@
 # Exit status: 0 only if QEMU exited with 1 (qexit 0) and the console shows
 # TESTS_RC=0; otherwise 1, with the reason on stderr.
 set -euo pipefail
-# shellcheck source=common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() { sed -n '2,14p' "$0" >&2; exit 2; }
@@ -119,7 +119,8 @@ elif ((qemu_rc == 1)); then
     # exit 1 is also what QEMU returns for its own start-up errors
     reason="QEMU exited 1 but no TESTS_RC=0 in the console: QEMU error or guest failure"
 elif ((qemu_rc % 2 == 1 && qemu_rc < 256)); then
-    reason="tests failed with rc ${tests_rc:-$((qemu_rc >> 1))} (qemu exit $qemu_rc = (rc<<1)|1)"
+    # qexit clamps codes above 127 to 127
+    reason="tests failed with rc ${tests_rc:-$((qemu_rc >> 1))} (qemu exit $qemu_rc = (min(rc,127)<<1)|1)"
 else
     reason="QEMU failed with exit status $qemu_rc"
 fi

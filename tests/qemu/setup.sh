@@ -8,7 +8,7 @@
 # --refresh re-resolves the kernel package that linux-image-amd64 depends on and
 # rebuilds the cache. QEMU_KERNEL_PKG=linux-image-6.1.0-NN-amd64 pins a package.
 set -euo pipefail
-# shellcheck source=common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 refresh=0

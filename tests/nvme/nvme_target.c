@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe passthrough target tests.  They need a real NVMe controller: they
+ * run inside the QEMU guest (tests/qemu/), whose emulated controller has
+ * namespace 1 with 512-byte LBAs (256 MiB) and namespace 2 with 4096-byte
+ * LBAs (64 MiB), mdts=5 and serial "iounified01".  Outside such a machine
+ * every case SKIPs and says why.
+ *
+ *   nvme_target [NG_512 NG_4K CTRL]   default /dev/ng0n1 /dev/ng0n2 /dev/nvme0
+ *
+ * Error cases assert the controller's own statuses (IO_UNIFIED_CQE_F_HOST
+ * clear), except where the engine must stop a command before the device
+ * (transfer over MDTS), which is host-made (F_HOST set).
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "harness.h"
+#include "libunified.h"
+
+static const char *ng512 = "/dev/ng0n1", *ng4k = "/dev/ng0n2", *ctrl = "/dev/nvme0";
+
+struct t {
+	struct unified_ctx *ctx;
+	struct unified_sq sq;
+	struct unified_cq cq;
+	struct unified_target_info info;
+	uint8_t *buf;
+	uint64_t ud;
+};
+
+static int t_open(struct t *t, const char *path, uint32_t mode, uint32_t flags)
+{
+	struct io_unified_region_desc rd = { 0 };
+	struct io_unified_reg reg = {
+		.region_ptr = (uintptr_t)&rd,
+		.nvme_dev_path = (uintptr_t)path,
+		.sq_entries = 64,
+		.cq_entries = 128,
+		.buffer_entries = 256,
+		.buffer_entry_size = 4096,
+	};
+	struct unified_opts o = { .mode = mode, .flags = flags };
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	ret = unified_register(&reg, &o, &t->ctx);
+	if (ret) {
+		printf("  register %s: %s (%s)\n", path, strerror(-ret), unified_errmsg());
+		return ret;
+	}
+	unified_sq_init(t->ctx, &t->sq);
+	unified_cq_init(t->ctx, &t->cq);
+	unified_target_info(t->ctx, &t->info);
+	t->buf = unified_buffers(t->ctx);
+	return 0;
+}
+
+static void t_close(struct t *t)
+{
+	if (t->ctx)
+		unified_unregister(t->ctx);
+	t->ctx = NULL;
+}
+
+/* Submit the prepared entry and wait for its completion. */
+static int run1(struct t *t, const struct io_unified_sqe *in, struct io_unified_cqe *out)
+{
+	uint32_t idx;
+	int ret;
+
+	if (unified_sq_reserve(&t->sq, 1, &idx) != 1)
+		return -EBUSY;
+	*unified_sq_entry(&t->sq, idx) = *in;
+	unified_sq_entry(&t->sq, idx)->user_data = ++t->ud;
+	unified_sq_submit(&t->sq, 1);
+	ret = unified_enter(t->ctx, 1, 10000);
+	if (ret < 1)
+		return ret < 0 ? ret : -ETIME;
+	if (unified_cq_peek(&t->cq, 1, &idx) != 1)
+		return -EIO;
+	*out = *unified_cq_entry(&t->cq, idx);
+	unified_cq_release(&t->cq, 1);
+	if (out->user_data != t->ud)
+		return -EPROTO;
+	return 0;
+}
+
+static int have_nvme(void)
+{
+	struct stat st;
+
+	return stat(ng512, &st) == 0 && S_ISCHR(st.st_mode) && geteuid() == 0;
+}
+
+#define NEED_NVME() do { if (!have_nvme()) SKIP("no NVMe generic node %s (or not root): " \
+	"this test runs in the QEMU guest, see tests/qemu/", ng512); } while (0)
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+/* Write @nlb blocks at @slba from buffer 0.., read into buffer 128.., compare. */
+static void wrv(struct t *t, uint64_t slba, uint32_t nlb, uint32_t seed)
+{
+	uint32_t len = nlb * t->info.lba_size;
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+
+	fill(t->buf, len, seed);
+	memset(t->buf + 128 * 4096, 0xee, len);
+	unified_prep_write(&s, t->info.nsid, slba, nlb, 0, len, 0);
+	REQUIRE(run1(t, &s, &c) == 0, "write did not complete");
+	REQUIRE(c.status == 0, "write status 0x%x %s res %d", c.status, unified_status_str(c.status), c.res);
+	CHECK(c.len == len, "write len %u != %u", c.len, len);
+	unified_prep_read(&s, t->info.nsid, slba, nlb, 128 * 4096, len, 0);
+	REQUIRE(run1(t, &s, &c) == 0, "read did not complete");
+	REQUIRE(c.status == 0, "read status 0x%x %s", c.status, unified_status_str(c.status));
+	CHECK(c.dma_addr == 128 * 4096, "dma_addr %llu", (unsigned long long)c.dma_addr);
+	CHECK(memcmp(t->buf, t->buf + 128 * 4096, len) == 0, "data read back differs (slba %llu nlb %u)",
+	      (unsigned long long)slba, nlb);
+}
+
+static void identify_checks(const char *ng, uint32_t want_lbs, uint64_t want_nlba)
+{
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+	struct t t;
+	uint64_t nsze;
+	uint32_t nsid, list[4];
+	uint8_t *id;
+
+	REQUIRE(t_open(&t, ng, UNIFIED_MODE_KICK, 0) == 0, "register %s", ng);
+	CHECK(t.info.kind == UNIFIED_TARGET_NVME, "kind %u", t.info.kind);
+	CHECK(t.info.lba_size == want_lbs, "lba_size %u, want %u", t.info.lba_size, want_lbs);
+	CHECK(t.info.nlba == want_nlba, "nlba %llu, want %llu", (unsigned long long)t.info.nlba,
+	      (unsigned long long)want_nlba);
+	CHECK(t.info.max_xfer == 128 * 1024, "max_xfer %u, want 128 KiB (mdts=5)", t.info.max_xfer);
+	nsid = t.info.nsid;
+	id = t.buf + 8 * 4096;
+
+	unified_prep_identify(&s, 0x01, 0, 8 * 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "identify ctrl status 0x%x", c.status);
+	CHECK(memcmp(id + 4, "iounified01", 11) == 0, "serial '%.20s'", (char *)id + 4);
+	CHECK(memcmp(id + 24, "QEMU NVMe Ctrl", 14) == 0, "model '%.40s'", (char *)id + 24);
+	CHECK(id[77] == 5, "mdts %u, QEMU was told 5", id[77]);
+	CHECK(!(c.flags & IO_UNIFIED_CQE_F_HOST), "identify answered by host, not controller");
+
+	unified_prep_identify(&s, 0x00, nsid, 8 * 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "identify ns status 0x%x", c.status);
+	memcpy(&nsze, id, 8);
+	CHECK(nsze == want_nlba, "NSZE %llu", (unsigned long long)nsze);
+	CHECK((1u << id[128 + 4 * (id[26] & 0xf) + 2]) == want_lbs, "LBADS");
+
+	unified_prep_identify(&s, 0x02, 0, 8 * 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "active ns list status 0x%x", c.status);
+	memcpy(list, id, sizeof(list));
+	CHECK(list[0] == 1 && list[1] == 2 && list[2] == 0, "active ns list %u %u %u", list[0],
+	      list[1], list[2]);
+	t_close(&t);
+}
+
+static void test_identify_512(void) { NEED_NVME(); identify_checks(ng512, 512, (256u << 20) / 512); }
+static void test_identify_4k(void) { NEED_NVME(); identify_checks(ng4k, 4096, (64u << 20) / 4096); }
+
+static void rw_checks(const char *ng, uint32_t mode)
+{
+	struct t t;
+
+	REQUIRE(t_open(&t, ng, mode, 0) == 0, "register %s", ng);
+	wrv(&t, 0, 1, 1);
+	wrv(&t, 100, 8 * 512 / t.info.lba_size ? 8 * 512 / t.info.lba_size : 1, 2);
+	wrv(&t, 1000, (128 * 1024) / t.info.lba_size, 3);		/* exactly MDTS */
+	wrv(&t, t.info.nlba - 1, 1, 4);					/* last LBA */
+	t_close(&t);
+}
+
+static void test_rw_512_kick(void) { NEED_NVME(); rw_checks(ng512, UNIFIED_MODE_KICK); }
+static void test_rw_4k_kick(void) { NEED_NVME(); rw_checks(ng4k, UNIFIED_MODE_KICK); }
+static void test_rw_512_thread(void) { NEED_NVME(); rw_checks(ng512, UNIFIED_MODE_THREAD); }
+static void test_rw_4k_thread(void) { NEED_NVME(); rw_checks(ng4k, UNIFIED_MODE_THREAD); }
+
+static void test_batch_qd32(void)
+{
+	struct t t;
+	uint32_t idx, i, got = 0, lbs;
+	int ret;
+
+	NEED_NVME();
+	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
+	lbs = t.info.lba_size;
+	for (i = 0; i < 32; i++)
+		fill(t.buf + i * 4096, 4096, 100 + i);
+	REQUIRE(unified_sq_reserve(&t.sq, 32, &idx) == 32, "reserve 32");
+	for (i = 0; i < 32; i++)
+		unified_prep_write(unified_sq_entry(&t.sq, idx + i), t.info.nsid, 2000 + i * (4096 / lbs),
+				   4096 / lbs, i * 4096, 4096, i);
+	unified_sq_submit(&t.sq, 32);
+	while (got < 32) {
+		uint32_t n;
+
+		ret = unified_enter(t.ctx, 1, 10000);
+		REQUIRE(ret > 0, "enter %d", ret);
+		n = unified_cq_peek(&t.cq, 64, &idx);
+		for (uint32_t k = 0; k < n; k++)
+			CHECK(unified_cq_entry(&t.cq, idx + k)->status == 0, "write status");
+		unified_cq_release(&t.cq, n);
+		got += n;
+	}
+	memset(t.buf + 64 * 4096, 0, 32 * 4096);
+	REQUIRE(unified_sq_reserve(&t.sq, 32, &idx) == 32, "reserve 32");
+	for (i = 0; i < 32; i++)
+		unified_prep_read(unified_sq_entry(&t.sq, idx + i), t.info.nsid, 2000 + i * (4096 / lbs),
+				  4096 / lbs, (64 + i) * 4096, 4096, i);
+	unified_sq_submit(&t.sq, 32);
+	for (got = 0; got < 32;) {
+		uint32_t n;
+
+		ret = unified_enter(t.ctx, 1, 10000);
+		REQUIRE(ret > 0, "enter %d", ret);
+		n = unified_cq_peek(&t.cq, 64, &idx);
+		for (uint32_t k = 0; k < n; k++)
+			CHECK(unified_cq_entry(&t.cq, idx + k)->status == 0, "read status");
+		unified_cq_release(&t.cq, n);
+		got += n;
+	}
+	CHECK(memcmp(t.buf, t.buf + 64 * 4096, 32 * 4096) == 0, "QD32 data mismatch");
+	t_close(&t);
+}
+
+static void cmds_checks(const char *ng)
+{
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+	struct unified_dsm_range *r;
+	struct t t;
+	uint32_t lbs, nlb8k;
+	uint8_t zero[8192] = { 0 };
+
+	REQUIRE(t_open(&t, ng, UNIFIED_MODE_KICK, 0) == 0, "register");
+	lbs = t.info.lba_size;
+	nlb8k = 8192 / lbs;
+
+	/* Flush. */
+	unified_prep_flush(&s, t.info.nsid, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "flush");
+	CHECK(c.status == 0, "flush status 0x%x", c.status);
+
+	/* Write Zeroes over written data, then read zeros. */
+	wrv(&t, 4000, nlb8k, 9);
+	unified_prep_write_zeroes(&s, t.info.nsid, 4000, nlb8k, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "write zeroes");
+	CHECK(c.status == 0, "write zeroes status 0x%x %s", c.status, unified_status_str(c.status));
+	unified_prep_read(&s, t.info.nsid, 4000, nlb8k, 128 * 4096, 8192, 0);
+	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "read after wz 0x%x", c.status);
+	CHECK(memcmp(t.buf + 128 * 4096, zero, 8192) == 0, "write zeroes left data");
+
+	/* Dataset Management deallocate. */
+	wrv(&t, 5000, nlb8k, 10);
+	r = (void *)(t.buf + 16 * 4096);
+	memset(r, 0, 4096);
+	r[0].nlb = nlb8k;
+	r[0].slba = 5000;
+	unified_prep_dsm_deallocate(&s, t.info.nsid, 1, 16 * 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "dsm");
+	CHECK(c.status == 0, "dsm status 0x%x %s", c.status, unified_status_str(c.status));
+
+	/* Compare: match, then mismatch (the controller's Compare Failure). */
+	wrv(&t, 6000, nlb8k, 11);
+	unified_prep_rw(&s, IO_UNIFIED_NVME_CMD_COMPARE, t.info.nsid, 6000, nlb8k, 0, 8192, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "compare");
+	CHECK(c.status == 0, "compare (match) status 0x%x %s", c.status, unified_status_str(c.status));
+	t.buf[100] ^= 0xff;
+	REQUIRE(run1(&t, &s, &c) == 0, "compare 2");
+	CHECK(IO_UNIFIED_STATUS_SCT(c.status) == IO_UNIFIED_SCT_MEDIA &&
+	      IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_COMPARE_FAILED,
+	      "compare (mismatch) status 0x%x %s", c.status, unified_status_str(c.status));
+	CHECK(!(c.flags & IO_UNIFIED_CQE_F_HOST), "compare failure should come from the controller");
+
+	/* Read past the last LBA: the controller's LBA Out of Range. */
+	unified_prep_read(&s, t.info.nsid, t.info.nlba - 1, 2, 0, 2 * lbs, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "read past end");
+	CHECK(IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_LBA_RANGE &&
+	      IO_UNIFIED_STATUS_SCT(c.status) == 0, "past-end status 0x%x %s", c.status,
+	      unified_status_str(c.status));
+	CHECK(!(c.flags & IO_UNIFIED_CQE_F_HOST), "LBA range status should come from the controller");
+	printf("  %s: past-end status 0x%x (%s)\n", ng, c.status, unified_status_str(c.status));
+
+	/* An opcode nobody implements: passed through, the controller says no. */
+	unified_prep_nvme(&s, 0x7c, t.info.nsid, 0, 0, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "invalid opcode");
+	CHECK(IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_INVALID_OPCODE &&
+	      IO_UNIFIED_STATUS_SCT(c.status) == 0, "invalid opcode status 0x%x %s", c.status,
+	      unified_status_str(c.status));
+	CHECK(!(c.flags & IO_UNIFIED_CQE_F_HOST), "invalid opcode status should come from the controller");
+	printf("  %s: invalid-opcode status 0x%x (%s)\n", ng, c.status, unified_status_str(c.status));
+
+	/* Over MDTS: stopped by the engine before the device. */
+	unified_prep_read(&s, t.info.nsid, 0, (256 * 1024) / lbs, 0, 256 * 1024, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "over mdts");
+	CHECK(IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_INVALID_FIELD, "over-MDTS status 0x%x", c.status);
+	CHECK((c.flags & IO_UNIFIED_CQE_F_HOST) && c.res == -E2BIG, "over-MDTS flags 0x%x res %d",
+	      c.flags, c.res);
+	t_close(&t);
+}
+
+static void test_cmds_512(void) { NEED_NVME(); cmds_checks(ng512); }
+static void test_cmds_4k(void) { NEED_NVME(); cmds_checks(ng4k); }
+
+static void test_admin(void)
+{
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+	struct t t;
+	uint32_t tmp;
+
+	NEED_NVME();
+	REQUIRE(t_open(&t, ng512, UNIFIED_MODE_KICK, 0) == 0, "register");
+	/* Get Log Page: SMART / health (LID 02h, 512 bytes = 128 dwords). */
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE, 0xffffffffu, 4 * 4096, 512, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = (127u << 16) | 0x02;
+	memset(t.buf + 4 * 4096, 0xa5, 512);
+	REQUIRE(run1(&t, &s, &c) == 0, "smart log");
+	CHECK(c.status == 0, "smart log status 0x%x %s", c.status, unified_status_str(c.status));
+	memcpy(&tmp, t.buf + 4 * 4096 + 1, 2);
+	tmp &= 0xffff;	/* composite temperature, Kelvin */
+	CHECK(tmp > 200 && tmp < 400, "SMART composite temperature %u K", tmp);
+	/* Error log (LID 01h, one 64-byte entry). */
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE, 0xffffffffu, 4 * 4096, 64, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = (15u << 16) | 0x01;
+	REQUIRE(run1(&t, &s, &c) == 0, "error log");
+	CHECK(c.status == 0, "error log status 0x%x", c.status);
+	/* Get Features: number of queues (FID 07h), result in DW0. */
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_GET_FEATURES, 0, 0, 0, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = 0x07;
+	REQUIRE(run1(&t, &s, &c) == 0, "get features");
+	CHECK(c.status == 0 && c.result != 0, "get features status 0x%x result 0x%llx", c.status,
+	      (unsigned long long)c.result);
+	printf("  number of queues (DW0) 0x%llx\n", (unsigned long long)c.result);
+	/* Set Features: temperature threshold (FID 04h), then read it back. */
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0, 0, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = 0x04;
+	s.nvme_cmd.cdw11 = 350;
+	REQUIRE(run1(&t, &s, &c) == 0, "set features");
+	CHECK(c.status == 0, "set features status 0x%x %s", c.status, unified_status_str(c.status));
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_GET_FEATURES, 0, 0, 0, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = 0x04;
+	REQUIRE(run1(&t, &s, &c) == 0, "get features 2");
+	CHECK(c.status == 0 && (c.result & 0xffff) == 350, "temperature threshold 0x%llx",
+	      (unsigned long long)c.result);
+	t_close(&t);
+}
+
+static long nvme_io_irqs(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[512];
+	long total = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *q = strstr(line, "nvme0q");
+		long a = 0, b = 0;
+
+		if (!q || strstr(line, "nvme0q0"))
+			continue;	/* q0 is the admin queue */
+		if (sscanf(line, "%*[^:]: %ld %ld", &a, &b) >= 1)
+			total += a + b;
+	}
+	fclose(f);
+	return total;
+}
+
+static void test_iopoll(void)
+{
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+	struct t t;
+	long before, after;
+	int i;
+
+	NEED_NVME();
+	REQUIRE(t_open(&t, ng512, UNIFIED_MODE_KICK, UNIFIED_OPT_IOPOLL) == 0, "register iopoll");
+	if (!t.info.iopoll) {
+		t_close(&t);
+		SKIP("no poll queues (boot with nvme.poll_queues=N): fell back to interrupts");
+	}
+	wrv(&t, 7000, 8, 21);
+	before = nvme_io_irqs();
+	for (i = 0; i < 200; i++) {
+		unified_prep_read(&s, t.info.nsid, 7000, 8, 128 * 4096, 4096, 0);
+		REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "polled read %d status 0x%x", i, c.status);
+	}
+	after = nvme_io_irqs();
+	printf("  200 polled reads: %ld I/O-queue interrupts\n", after - before);
+	CHECK(after - before < 20, "%ld interrupts for 200 polled reads: not polled", after - before);
+	/* An admin command on a polled context goes around the polled ring. */
+	unified_prep_identify(&s, 0x01, 0, 8 * 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "identify on iopoll ctx");
+	CHECK(c.status == 0, "identify on iopoll ctx status 0x%x res %d", c.status, c.res);
+	t_close(&t);
+
+	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_THREAD, UNIFIED_OPT_IOPOLL) == 0, "register iopoll thread");
+	CHECK(t.info.iopoll == 1, "4k namespace not polled");
+	wrv(&t, 300, 2, 22);
+	t_close(&t);
+}
+
+static void test_nvme_cli_crosscheck(void)
+{
+	struct io_unified_sqe s;
+	struct io_unified_cqe c;
+	char cmd[256], line[256];
+	uint8_t back[4096];
+	struct t t;
+	FILE *f;
+	int mdts = -1, fd;
+
+	NEED_NVME();
+	if (access("/usr/sbin/nvme", X_OK) && access("/usr/bin/nvme", X_OK) && access("/sbin/nvme", X_OK))
+		SKIP("nvme-cli not in this environment");
+	f = popen("nvme id-ctrl /dev/nvme0 2>&1", "r");
+	REQUIRE(f, "popen");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "mdts", 4))
+			sscanf(line, "mdts %*[: ] %d", &mdts);
+	pclose(f);
+	CHECK(mdts == 5, "nvme-cli says mdts %d", mdts);
+
+	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
+	fill(t.buf, 4096, 77);
+	unified_prep_write(&s, t.info.nsid, 1234, 1, 0, 4096, 0);
+	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "write");
+	snprintf(cmd, sizeof(cmd), "nvme read /dev/nvme0n2 --start-block=1234 --block-count=0 "
+		 "--data-size=4096 --data=/tmp/cli.bin >/dev/null 2>&1");
+	REQUIRE(system(cmd) == 0, "nvme read failed: %s", cmd);
+	fd = open("/tmp/cli.bin", O_RDONLY);
+	REQUIRE(fd >= 0, "open cli.bin");
+	CHECK(read(fd, back, sizeof(back)) == 4096, "short cli.bin");
+	close(fd);
+	CHECK(memcmp(back, t.buf, 4096) == 0, "nvme-cli reads different data than we wrote");
+	t_close(&t);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Random-byte SQEs against the real controller: every entry completes. */
+static void test_storm(void)
+{
+	static const uint8_t ops[] = { 0x00, 0x01, 0x02, 0x05, 0x08, 0x09, 0x04, 0x0c, 0x7c, 0x81 };
+	const uint32_t total = 5000;
+	uint32_t sent = 0, got = 0, errors = 0, idx;
+	struct t t;
+	int ret;
+
+	NEED_NVME();
+	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
+	printf("  storm seed 0x%llx\n", (unsigned long long)rng_state);
+	while (got < total) {
+		while (sent < total && unified_sq_reserve(&t.sq, 1, &idx) == 1) {
+			struct io_unified_sqe *s = unified_sq_entry(&t.sq, idx);
+			uint64_t *w = (uint64_t *)s;
+
+			for (unsigned k = 0; k < sizeof(*s) / 8; k++)
+				w[k] = rnd();
+			if (sent % 2) {
+				/* Valid shape, random content: reaches the device.
+				 * I/O only: random admin commands could format it. */
+				uint64_t r = rnd();
+
+				memset(s->__resv, 0, sizeof(s->__resv));
+				s->flags = 0;
+				s->nvme_cmd.flags = 0;
+				s->nvme_cmd.rsvd1 = s->nvme_cmd.rsvd2 = 0;
+				s->nvme_cmd.metadata = 0;
+				s->nvme_cmd.metadata_len = 0;
+				s->nvme_cmd.data_len = 0;
+				s->nvme_cmd.timeout_ms = 0;
+				s->nvme_cmd.opcode = ops[r % sizeof(ops)];
+				s->nvme_cmd.nsid = (r >> 8) % 4 ? t.info.nsid : (uint32_t)(r >> 16);
+				s->nvme_cmd.cdw11 = (r >> 20) % 8 ? 0 : s->nvme_cmd.cdw11;
+				s->nvme_cmd.cdw12 &= (r >> 24) % 2 ? 0x3 : 0xffffffffu;
+				s->buf_offset = (r >> 30) % 3 ? (rnd() % 256) * 4096 : rnd();
+				s->len = (r >> 40) % 3 ? 0 : (uint32_t)rnd() % (64 * 1024);
+			}
+			s->user_data = sent++;
+			unified_sq_submit(&t.sq, 1);
+		}
+		ret = unified_enter(t.ctx, 1, 10000);
+		REQUIRE(ret > 0, "enter returned %d after %u/%u completions", ret, got, total);
+		{
+			uint32_t n = unified_cq_peek(&t.cq, 256, &idx);
+
+			for (uint32_t k = 0; k < n; k++)
+				errors += unified_cq_entry(&t.cq, idx + k)->status != 0;
+			unified_cq_release(&t.cq, n);
+			got += n;
+		}
+	}
+	printf("  storm: %u SQEs in, %u CQEs out, %u with an error status\n", sent, got, errors);
+	CHECK(sent == got, "entries in %u != completions out %u", sent, got);
+	CHECK(errors > total / 2, "too few errors (%u) for random input", errors);
+	t_close(&t);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4) {
+		ng512 = argv[1];
+		ng4k = argv[2];
+		ctrl = argv[3];
+	}
+	(void)ctrl;
+	RUN(test_identify_512);
+	RUN(test_identify_4k);
+	RUN(test_rw_512_kick);
+	RUN(test_rw_4k_kick);
+	RUN(test_rw_512_thread);
+	RUN(test_rw_4k_thread);
+	RUN(test_batch_qd32);
+	RUN(test_cmds_512);
+	RUN(test_cmds_4k);
+	RUN(test_admin);
+	RUN(test_iopoll);
+	RUN(test_nvme_cli_crosscheck);
+	RUN(test_storm);
+	return harness_done();
+}

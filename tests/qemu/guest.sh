@@ -1,0 +1,57 @@
+#!/bin/bash
+# The QEMU NVMe tier: build the project's programs statically, boot Debian's
+# 6.1 kernel with an emulated NVMe controller (two namespaces: 512 B and
+# 4 KiB LBAs, mdts=5, poll queues) and run them there.  Exit 0 only if every
+# guest test passed.
+#
+#   guest.sh            run the NVMe target tests and the seed example
+#   guest.sh --bench    run the NVMe benchmarks (ours vs liburing vs fio)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+mode=test
+[[ "${1:-}" == "--bench" ]] && mode=bench
+runtime="${BENCH_RUNTIME:-5}"
+
+progs=(build-guest/tests/nvme/nvme_target build-guest/examples/seed_flow)
+[[ -f "$root/tools/unified-bench.c" ]] && progs+=(build-guest/tools/unified-bench)
+make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 "${progs[@]}"
+
+bindir="$(mktemp -d)"
+trap 'rm -rf "$bindir"' EXIT
+for p in "${progs[@]}"; do cp "$root/$p" "$bindir/"; done
+
+if [[ $mode == test ]]; then
+	cat > "$bindir/guest-tests.sh" <<'GUEST'
+#!/bin/sh
+rc=0
+mkdir -p /tmp && cd /tmp
+/bin/t/nvme_target || rc=1
+for ng in /dev/ng0n1 /dev/ng0n2; do
+	if /bin/t/seed_flow "$ng"; then echo "PASS: seed_flow $ng"; else echo "FAIL: seed_flow $ng"; rc=1; fi
+done
+exit $rc
+GUEST
+else
+	cp "$(command -v fio)" "$bindir/fio"
+	cat > "$bindir/guest-tests.sh" <<GUEST
+#!/bin/sh
+rc=0
+mkdir -p /tmp && cd /tmp
+for qd in 1 32; do
+	for poll in "" "--iopoll"; do
+		echo "=== unified-bench /dev/ng0n1 randread 4k qd \$qd \$poll"
+		/bin/t/unified-bench --target /dev/ng0n1 --rw randread --bs 4k --qd \$qd --runtime $runtime --baseline \$poll || rc=1
+		hipri=""; [ -n "\$poll" ] && hipri="--hipri"
+		echo "=== fio io_uring_cmd /dev/ng0n1 randread 4k qd \$qd \$hipri"
+		/bin/t/fio --name=pt --filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme \
+			--rw=randread --bs=4k --iodepth=\$qd --runtime=$runtime --time_based --fixedbufs \
+			\$hipri --size=256M --output-format=terse --terse-version=3 2>&1 | \
+			awk -F';' '{ printf "fio: read IOPS %s  bw %s KiB/s  clat p50 %s us  p99 %s us\n", \$8, \$7, \$32, \$37 }' || rc=1
+	done
+done
+exit \$rc
+GUEST
+fi
+chmod +x "$bindir/guest-tests.sh"
+exec "$here/run.sh" --pollq 2 --timeout "${QEMU_TIMEOUT:-600}" "$bindir"

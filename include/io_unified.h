@@ -213,7 +213,7 @@ struct io_unified_reg {
 	__u64	region_ptr;		/* pointer to struct io_unified_region_desc */
 	__u64	nvme_dev_path;		/* pointer to a NUL-terminated path, or 0 */
 	__u32	sq_entries;		/* power of two, 1..IO_UNIFIED_MAX_ENTRIES */
-	__u32	cq_entries;		/* power of two; 0 = sq_entries * 2 */
+	__u32	cq_entries;		/* power of two; 0 = sq_entries * 2 (at most the limit) */
 	__u32	buffer_entries;		/* number of data buffers, >= 1 */
 	__u32	buffer_entry_size;	/* power of two, 512 B .. 2 MiB */
 	__u32	flags;			/* IO_UNIFIED_REG_* */

@@ -347,11 +347,13 @@ int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts
 		     struct unified_ctx **ctxp);
 
 /**
- * unified_unregister() - stop the engine and free everything.  In-flight
- * commands are completed (or, if the device does not finish them in time,
- * aborted); SQEs still queued complete with ABORT_REQUESTED.  The rings stay
- * readable until this returns only for callers that drain them first with
- * unified_drain().  Return: 0 or -errno (the context is freed either way).
+ * unified_unregister() - stop the engine and free everything.  It first
+ * drains like unified_drain(): SQEs still queued complete with
+ * ABORT_REQUESTED and in-flight commands are waited for (and cancelled
+ * through io_uring after 10 s).  Callers that want to read those last CQEs
+ * call unified_drain() first, consume the CQ, then unregister.
+ * Return: 0, or the first -errno the engine thread met (the context is
+ * freed either way).
  */
 int unified_unregister(struct unified_ctx *ctx);
 

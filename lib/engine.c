@@ -216,6 +216,8 @@ static int validate(struct unified_engine *e, struct unified_cmd *cmd, const str
 			len = unified_rw_bytes(s, t->lba_shift);
 		else if (admin && nc->opcode == IO_UNIFIED_NVME_ADMIN_IDENTIFY)
 			len = 4096;
+		else if (!admin && nc->opcode == IO_UNIFIED_NVME_CMD_DSM)
+			len = ((nc->cdw10 & 0xff) + 1) * 16;	/* the range list */
 	}
 	if (rw && len != unified_rw_bytes(s, t->lba_shift)) {
 		/* The data length must match the blocks the command moves, or a
@@ -365,20 +367,41 @@ static uint32_t reap(struct unified_engine *e)
 }
 
 /*
- * One engine pass.  With @wait_one, block until at least one io_uring
- * completion arrives if something is in flight.  Returns the number of SQEs
- * taken plus io_uring completions reaped, or -EBADMSG for a corrupt SQ.
+ * One engine pass.  @want: CQEs the caller wants unconsumed in the CQ (0 =
+ * never block).  After taking SQEs, if fewer are there, the io_uring_enter()
+ * that submits also waits for the missing number of io_uring completions,
+ * capped by the commands still in io_uring (each brings at least one), and
+ * bounded by @ts if not NULL: submit and wait cost one system call, not
+ * one plus one per completion.  Returns the number of SQEs taken plus
+ * io_uring completions reaped, or -EBADMSG for a corrupt SQ.
  */
-int unified_engine_pass(struct unified_engine *e, bool wait_one)
+static int engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts)
 {
-	uint32_t taken = 0, reaped;
+	uint32_t taken = 0, reaped, wait_nr = 0;
 	int ret, sret;
 
 	flush_done(e);
 	ret = consume_sq(e, &taken);
+	if (want && e->inflight > e->done_count) {
+		/* CQEs written (published or not) and not yet consumed. */
+		uint32_t ready = e->cq.cached_prod - unified_load_relaxed(e->cq.consumer);
+		uint32_t busy = e->inflight - e->done_count;
+
+		if (ready < want)
+			wait_nr = want - ready < busy ? want - ready : busy;
+		/* A polled ring polls past any timeout: poll once per pass. */
+		if (ts && (e->ring.flags & IORING_SETUP_IOPOLL))
+			wait_nr = 0;
+	}
 	if (e->inflight > e->done_count || io_uring_sq_ready(&e->ring)) {
-		sret = wait_one && e->inflight > e->done_count ?
-			io_uring_submit_and_wait(&e->ring, 1) : io_uring_submit(&e->ring);
+		struct io_uring_cqe *cqe;
+
+		if (!wait_nr)
+			sret = io_uring_submit(&e->ring);
+		else if (ts)
+			sret = io_uring_submit_and_wait_timeout(&e->ring, &cqe, wait_nr, ts, NULL);
+		else
+			sret = io_uring_submit_and_wait(&e->ring, wait_nr);
 		if (sret < 0 && sret != -EINTR && sret != -EAGAIN && sret != -EBUSY && sret != -ETIME)
 			e->thread_err = sret;
 	}
@@ -388,6 +411,13 @@ int unified_engine_pass(struct unified_engine *e, bool wait_one)
 	if (ret < 0)
 		return ret;
 	return (int)(taken + reaped);
+}
+
+/* With @wait_one, block until one more completion than the CQ holds now. */
+int unified_engine_pass(struct unified_engine *e, bool wait_one)
+{
+	return engine_pass(e, wait_one ? e->cq.cached_prod - unified_load_relaxed(e->cq.consumer) + 1 : 0,
+			   NULL);
 }
 
 /* ------------------------------------------------------------ engine thread */
@@ -400,7 +430,9 @@ static void *engine_thread(void *arg)
 	while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
 		int n = unified_engine_pass(e, false);
 
-		if (n != 0) {
+		/* n < 0: the SQ producer index is corrupt.  Treat it as idle, so
+		 * the thread sleeps until kicked instead of spinning a core. */
+		if (n > 0) {
 			idle_since = now_ns();
 			continue;
 		}
@@ -411,7 +443,7 @@ static void *engine_thread(void *arg)
 		 * publishing; both sides have a full barrier in between). */
 		__atomic_store_n(e->sq.flags, IO_UNIFIED_RING_NEED_WAKEUP, __ATOMIC_RELAXED);
 		unified_smp_mb();
-		if (sq_ready(e) != 0 || e->done_count ||
+		if (sq_ready(e) > 0 || e->done_count ||
 		    __atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
 			__atomic_store_n(e->sq.flags, 0, __ATOMIC_RELAXED);
 			continue;
@@ -442,11 +474,14 @@ static const struct unified_target_ops *pick_target(const char *path, const stru
 	struct stat st;
 
 	if (stat(path, &st)) {
-		if (errno == ENOENT && (o->flags & UNIFIED_OPT_CREATE)) {
+		int err = errno;
+
+		if (err == ENOENT && (o->flags & UNIFIED_OPT_CREATE)) {
 			*kind = UNIFIED_TARGET_FILE;
 			return &unified_target_file_ops;
 		}
-		unified_set_err(errno, "cannot open target %s: %s", path, strerror(errno));
+		unified_set_err(err, "cannot open target %s: %s", path, strerror(err));
+		errno = err;	/* the caller returns -errno */
 		return NULL;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -463,6 +498,7 @@ static const struct unified_target_ops *pick_target(const char *path, const stru
 	}
 	unified_set_err(ENODEV, "target %s is neither a file, a block device nor an NVMe char device",
 			path);
+	errno = ENODEV;	/* the caller returns -errno; do not leak a stale one */
 	return NULL;
 }
 
@@ -723,6 +759,44 @@ static uint32_t cq_ready_app(struct unified_engine *e)
 	return unified_load_acquire(e->cq.producer) - unified_load_relaxed(e->cq.consumer);
 }
 
+/*
+ * unified_enter() in kick mode.  Each pass submits and, in the same
+ * io_uring_enter(), waits for the completions still missing, no longer
+ * than the deadline (UINT64_MAX = none).
+ */
+static int enter_kick_mode(struct unified_engine *e, uint32_t min_complete, uint64_t deadline)
+{
+	struct __kernel_timespec ts;
+	uint32_t ready;
+	int ret;
+
+	STAT_ADD(e->stats.kicks, 1);
+	for (;;) {
+		uint64_t left = UINT64_MAX;
+
+		if (deadline != UINT64_MAX) {	/* no clock read when waiting forever */
+			uint64_t now = now_ns();
+
+			left = deadline > now ? deadline - now : 0;
+			ts.tv_sec = (long long)(left / 1000000000ull);
+			ts.tv_nsec = (long long)(left % 1000000000ull);
+		}
+		/* Out of time: one more pass that does not block. */
+		ret = engine_pass(e, left ? min_complete : 0, deadline == UINT64_MAX ? NULL : &ts);
+		if (ret < 0)
+			return ret;
+		ready = cq_ready_app(e);
+		if (ready >= min_complete)
+			return (int)ready;
+		/* Nothing in flight and nothing queued means waiting would
+		 * never end; report what is there. */
+		if (ret == 0 && e->inflight == e->done_count)
+			return (int)ready;
+		if (deadline != UINT64_MAX && now_ns() >= deadline)
+			return -ETIME;
+	}
+}
+
 UNIFIED_EXPORT int unified_enter(struct unified_ctx *ctx, uint32_t min_complete, int timeout_ms)
 {
 	struct unified_engine *e;
@@ -736,6 +810,8 @@ UNIFIED_EXPORT int unified_enter(struct unified_ctx *ctx, uint32_t min_complete,
 	deadline = timeout_ms < 0 ? UINT64_MAX : now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	if (min_complete > e->cq.size)
 		min_complete = e->cq.size;
+	if (!e->thread_running)
+		return enter_kick_mode(e, min_complete, deadline);
 	ret = unified_kick(ctx);
 	if (ret < 0)
 		return ret;

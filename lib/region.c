@@ -37,7 +37,10 @@ static bool is_pow2(uint32_t v)
 int unified_layout(struct io_unified_reg *reg, uint64_t *total)
 {
 	struct io_unified_offsets off = { 0 };
-	uint32_t cq = reg->cq_entries ? reg->cq_entries : reg->sq_entries * 2;
+	/* Default CQ: twice the SQ (room for completions while the SQ refills),
+	 * capped at the limit so the largest SQ still has a valid default. */
+	uint32_t cq = reg->cq_entries ? reg->cq_entries :
+		      reg->sq_entries >= IO_UNIFIED_MAX_ENTRIES ? reg->sq_entries : reg->sq_entries * 2;
 	uint64_t data;
 
 	if (reg->flags & ~IO_UNIFIED_REG_F_MASK)
@@ -90,6 +93,37 @@ static int numa_node_exists(int node)
 	return node >= 0 && node < 1024 && stat(p, &st) == 0;
 }
 
+/*
+ * mmap @len bytes starting on an @align boundary, so that buffers at
+ * @align-multiple offsets are naturally aligned in memory, not just in the
+ * region.  Huge-page mappings are already 2 MiB aligned (>= any buffer).
+ */
+static void *mmap_aligned(uint64_t len, int flags, uint64_t align)
+{
+	uint8_t *res, *p;
+	void *mem;
+
+	if (align <= PAGE_4K || (flags & MAP_HUGETLB))
+		return mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	res = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	p = (uint8_t *)(uintptr_t)align_up((uintptr_t)res, align);
+	mem = mmap(p, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, -1, 0);
+	if (mem == MAP_FAILED) {
+		int err = errno;
+
+		munmap(res, len + align);
+		errno = err;
+		return MAP_FAILED;
+	}
+	if (p > res)
+		munmap(res, (size_t)(p - res));
+	if (p + len < res + len + align)
+		munmap(p + len, (size_t)(res + align - p));
+	return mem;
+}
+
 int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 		       struct io_unified_region_desc *desc)
 {
@@ -135,7 +169,7 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 			total = align_up(total, HUGE_2M);
 			flags |= MAP_HUGETLB | UNIFIED_MAP_HUGE_2MB;
 		}
-		mem = mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+		mem = mmap_aligned(total, flags, reg->buffer_entry_size);
 		if (mem == MAP_FAILED) {
 			int err = errno;
 

@@ -164,6 +164,9 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return unified_set_err(ENOMEM, "no memory");
+	/* ctx_free() runs the engine teardown even when registration failed
+	 * before unified_engine_start(): fd 0 is not "no fd". */
+	ctx->eng.tgt.fd = ctx->eng.tgt.ctrl_fd = ctx->eng.doorbell_fd = -1;
 	saved_reg = *reg;
 	saved_desc = *desc;
 	ret = copy_path(ctx, reg->nvme_dev_path);

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
 #include "harness.h"
 #include "libunified.h"
 
@@ -385,20 +388,43 @@ static long nvme_io_irqs(void)
 	return total;
 }
 
+static int sysfs_int(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 static void test_iopoll(void)
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
 	struct t t;
 	long before, after;
-	int i;
+	int i, io_poll;
 
 	NEED_NVME();
+	io_poll = sysfs_int("/sys/block/nvme0n1/queue/io_poll");
 	REQUIRE(t_open(&t, ng512, UNIFIED_MODE_KICK, UNIFIED_OPT_IOPOLL) == 0, "register iopoll");
-	if (!t.info.iopoll) {
+	if (io_poll != 1) {
+		/* No poll queues: the clean fallback is interrupts, said in info. */
+		CHECK(t.info.iopoll == 0, "iopoll %u without poll queues", t.info.iopoll);
+		before = nvme_io_irqs();
+		wrv(&t, 7000, 8, 21);
+		after = nvme_io_irqs();
+		printf("  no poll queues (io_poll=%d): fell back to interrupts, %ld IRQs for 2 I/Os\n",
+		       io_poll, after - before);
+		CHECK(after - before >= 2, "no interrupts seen although not polled");
 		t_close(&t);
-		SKIP("no poll queues (boot with nvme.poll_queues=N): fell back to interrupts");
+		return;
 	}
+	CHECK(t.info.iopoll == 1, "poll queues present but iopoll not used");
 	wrv(&t, 7000, 8, 21);
 	before = nvme_io_irqs();
 	for (i = 0; i < 200; i++) {
@@ -454,6 +480,47 @@ static void test_nvme_cli_crosscheck(void)
 	close(fd);
 	CHECK(memcmp(back, t.buf, 4096) == 0, "nvme-cli reads different data than we wrote");
 	t_close(&t);
+}
+
+/* Without CAP_SYS_ADMIN, registration must fail and say what is missing. */
+static void test_no_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int pipefd[2], status;
+	char msg[512] = "";
+	ssize_t n;
+	pid_t pid;
+
+	NEED_NVME();
+	REQUIRE(pipe(pipefd) == 0, "pipe");
+	pid = fork();
+	REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		struct t t;
+		int ret;
+
+		close(pipefd[0]);
+		if (syscall(SYS_capget, &hdr, data))
+			_exit(3);
+		data[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
+		data[CAP_SYS_ADMIN / 32].permitted &= ~(1u << (CAP_SYS_ADMIN % 32));
+		if (syscall(SYS_capset, &hdr, data))
+			_exit(4);
+		ret = t_open(&t, ng512, UNIFIED_MODE_KICK, 0);
+		if (write(pipefd[1], unified_errmsg(), strlen(unified_errmsg())) < 0)
+			_exit(5);
+		_exit(ret == -EACCES ? 0 : ret == 0 ? 6 : 7);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d (6 = registered "
+	      "without CAP_SYS_ADMIN, 7 = other error): %s", WEXITSTATUS(status), msg);
+	CHECK(strstr(msg, "CAP_SYS_ADMIN") != NULL, "message does not name CAP_SYS_ADMIN: '%s'", msg);
+	printf("  without CAP_SYS_ADMIN: %s\n", msg);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -526,12 +593,21 @@ static void test_storm(void)
 
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--only")) {
+		/* One case, e.g. the IOPOLL fallback on a guest without poll queues. */
+		if (!strcmp(argv[2], "iopoll"))
+			RUN(test_iopoll);
+		else
+			printf("FAIL: unknown case %s\n", argv[2]), h_failed_total++;
+		return harness_done();
+	}
 	if (argc == 4) {
 		ng512 = argv[1];
 		ng4k = argv[2];
 		ctrl = argv[3];
 	}
 	(void)ctrl;
+	RUN(test_no_cap_sys_admin);
 	RUN(test_identify_512);
 	RUN(test_identify_4k);
 	RUN(test_rw_512_kick);

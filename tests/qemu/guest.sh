@@ -54,4 +54,16 @@ exit \$rc
 GUEST
 fi
 chmod +x "$bindir/guest-tests.sh"
-exec "$here/run.sh" --pollq 2 --timeout "${QEMU_TIMEOUT:-600}" "$bindir"
+rc=0
+"$here/run.sh" --pollq 2 --timeout "${QEMU_TIMEOUT:-600}" "$bindir" || rc=1
+if [[ $mode == test ]]; then
+	# A second boot without poll queues: IOPOLL must fall back to interrupts.
+	cat > "$bindir/guest-tests.sh" <<'GUEST'
+#!/bin/sh
+mkdir -p /tmp && cd /tmp
+exec /bin/t/nvme_target --only iopoll
+GUEST
+	echo "=== guest without poll queues (nvme.poll_queues=0)"
+	"$here/run.sh" --pollq 0 --timeout 120 "$bindir" || rc=1
+fi
+exit $rc

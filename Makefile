@@ -34,7 +34,7 @@ EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
 TEST_SRCS  := $(wildcard tests/unit/*.c tests/target/*.c tests/stress/*.c tests/nvme/*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-HDRS       := $(wildcard include/*.h lib/*.h tests/*.h)
+HDRS       := $(wildcard include/*.h lib/*.h tests/*.h tests/*/*.h)
 
 .PHONY: all lib tools examples tests check install uninstall clean static-guest
 all: lib tools examples tests

@@ -85,6 +85,7 @@ struct unified_target {
 	 */
 	uint32_t fixed_window;
 	bool no_fixed;		/* too many windows: pass user addresses instead */
+	bool no_punch;		/* block device cannot deallocate: zero instead */
 	uint64_t nlba;
 	char path[256];
 	void *priv;

@@ -127,6 +127,17 @@ static int no_sqe(struct unified_cmd *cmd)
 	return 0;
 }
 
+/*
+ * Deallocation: punch a hole (reads back zeroes, as DLFEAT promises).  A
+ * block device that can neither discard-zero nor write-zeroes refuses that,
+ * so there deallocation is carried out as zeroing, which keeps the promise.
+ */
+static int dealloc_mode(const struct unified_target *t)
+{
+	return t->no_punch ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE :
+			     FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+}
+
 static int emul_dsm(struct unified_engine *e, struct unified_cmd *cmd,
 		    const struct io_unified_sqe *s)
 {
@@ -164,8 +175,8 @@ static int emul_dsm(struct unified_engine *e, struct unified_cmd *cmd,
 		sqe = unified_engine_get_sqe(e, cmd);
 		if (!sqe)
 			return no_sqe(cmd);
-		io_uring_prep_fallocate(sqe, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					slba << t->lba_shift, nlb << t->lba_shift);
+		io_uring_prep_fallocate(sqe, 0, dealloc_mode(t), slba << t->lba_shift,
+					nlb << t->lba_shift);
 		sqe->flags |= IOSQE_FIXED_FILE;
 	}
 	cmd->len = 0;
@@ -251,8 +262,7 @@ int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 		sqe = unified_engine_get_sqe(e, cmd);
 		if (!sqe)
 			return no_sqe(cmd);
-		io_uring_prep_fallocate(sqe, 0, (nc->cdw12 & CDW12_DEAC) ?
-					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+		io_uring_prep_fallocate(sqe, 0, (nc->cdw12 & CDW12_DEAC) ? dealloc_mode(t) :
 					FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 					slba << t->lba_shift, nlb << t->lba_shift);
 		sqe->flags |= IOSQE_FIXED_FILE;

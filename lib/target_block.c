@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <linux/fs.h>
 #include "internal.h"
 
@@ -28,6 +30,26 @@ static int block_open(struct unified_target *t, const char *path, const struct u
 	t->nlba = bytes >> t->lba_shift;
 	if (!t->nlba)
 		return unified_set_err(EINVAL, "%s is empty", path);
+	{
+		/* PUNCH_HOLE on a block device is a zero-out that must not fall
+		 * back to writing zeroes: it needs write-zeroes support. */
+		struct stat st;
+		char sys[96];
+		FILE *f;
+		unsigned long long wz = 0;
+
+		if (!fstat(t->fd, &st)) {
+			snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/queue/write_zeroes_max_bytes",
+				 major(st.st_rdev), minor(st.st_rdev));
+			f = fopen(sys, "r");
+			if (f) {
+				if (fscanf(f, "%llu", &wz) != 1)
+					wz = 0;
+				fclose(f);
+			}
+		}
+		t->no_punch = wz == 0;
+	}
 	t->nsid = 1;
 	t->max_xfer = UNIFIED_EMUL_MAX_XFER;
 	t->buf_align = 512;

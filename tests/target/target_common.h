@@ -17,7 +17,7 @@
  * watchdog and, in sanitizer builds, when a sanitizer ends the program.
  * Without root or losetup the loop targets are skipped with the reason.
  *
- * Each case runs through tt_run_case(): it registers a fresh context on the
+ * Each case runs through tt_trampoline(): it registers a fresh context on the
  * target, runs the body, then checks that the entries submitted equal the
  * completions reaped (test counters and engine statistics agree), that no
  * stray CQE is left, and unregisters.

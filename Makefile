@@ -79,7 +79,8 @@ install: lib
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)
 	ln -sf libunified.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libunified.so.$(SOVERSION)
 	ln -sf libunified.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libunified.so
-	install -m 644 $(BUILD)/libunified.pc $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' libunified.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR))
 
 uninstall:

@@ -290,7 +290,8 @@ struct unified_opts {
 	uint32_t mode;		/* enum unified_engine_mode */
 	uint32_t flags;		/* UNIFIED_OPT_* */
 	uint32_t lba_size;	/* file target: LBA size (512 or 4096); 0 = 4096 */
-	uint32_t idle_spin_us;	/* thread mode: busy-poll this long before sleeping; 0 = 50 */
+	uint32_t idle_spin_us;	/* thread mode: busy-poll this long before sleeping;
+				 * 0 = 50, or 2 on machines with two CPUs or fewer */
 	uint64_t file_size;	/* file target with CREATE: size in bytes; 0 = 1 GiB */
 	const char *ctrl_path;	/* NVMe: controller node for admin; NULL = derive from ng path */
 	uint64_t __resv[4];	/* must be zero */

@@ -587,7 +587,12 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	memset(e, 0, sizeof(*e));
 	e->tgt.fd = e->tgt.ctrl_fd = e->doorbell_fd = -1;
 	e->mode = o->mode;
-	e->idle_spin_us = o->idle_spin_us ? o->idle_spin_us : 50;
+	/* Spinning only pays when a core is spare: on two CPUs or fewer the
+	 * engine thread's spin steals time from the kernel's own I/O workers
+	 * (measured: 0.88x of raw liburing on a loop device at 50 us, 0.99x at
+	 * 2 us), so the default is short there. */
+	e->idle_spin_us = o->idle_spin_us ? o->idle_spin_us :
+			  sysconf(_SC_NPROCESSORS_ONLN) <= 2 ? 2 : 50;
 	e->sq = (struct unified_engine_ring){ &sqr->producer, &sqr->consumer, &sqr->flags,
 					      ctx->sq_entries - 1, ctx->sq_entries, 0, 0 };
 	e->cq = (struct unified_engine_ring){ &cqr->producer, &cqr->consumer, &cqr->flags,

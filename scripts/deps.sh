@@ -3,7 +3,7 @@
 # calls apt-get when a package is missing.  Run as root.
 set -euo pipefail
 
-PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linux
+PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linux mount binutils
       qemu-system-x86 busybox-static cpio kmod xz-utils zstd nvme-cli python3
       iproute2 ca-certificates)
 

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 make -j"$(nproc)" all >/dev/null
-exec build/tools/unified-bench --prefill --baseline --rw randread --bs 4k --qd 32 --runtime 5 "$@"
+exec build/tools/unified-bench --prefill --baseline --rw randread --bs 4k --qd 32 --runtime 5 --interleave 10 "$@"

@@ -7,6 +7,7 @@
 #       unit      build/tests/unit/*            (unit tests: layout, rings, buffers, validate)
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
 #       examples  build/examples/seed_flow      (on the embedded default namespace file)
+#       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
 #       asan      build-asan/tests/{unit,target}/* and build-asan/tests/stress/fuzz_sqe
 #       tsan      build-tsan/tests/stress/tsan_rings
 #       fuzz      build/tests/stress/fuzz_sqe
@@ -30,7 +31,7 @@ usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target examples asan tsan fuzz qemu)
+ALL_TIERS=(unit target examples install asan tsan fuzz qemu)
 build=1
 tiers=()
 while (($#)); do
@@ -110,7 +111,7 @@ run_make() {   # run_make KEY make-args...
 
 if ((build)); then
     echo "=== build"
-    if selected unit || selected target || selected examples || selected fuzz; then
+    if selected unit || selected target || selected examples || selected install || selected fuzz; then
         run_make all -j"$jobs" all
     fi
     if selected asan; then
@@ -232,6 +233,13 @@ for tier in "${ALL_TIERS[@]}"; do
             else
                 tier_skip examples "build/examples/seed_flow is not built"
             fi
+        fi
+        ;;
+    install)
+        tier_header install "make install into a DESTDIR, then build and run the example against it"
+        if needs_build install all; then
+            run_prog plain "install: make install, pkg-config build, versioned symbols, seed_flow on libunified.so" \
+                tests/install_check.sh "$tmpdir/install"
         fi
         ;;
     asan)

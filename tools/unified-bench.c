@@ -6,16 +6,17 @@
  *
  *   unified-bench [--target PATH] [--rw randread|randwrite|read|write]
  *                 [--bs BYTES] [--qd N] [--batch N] [--runtime SEC]
- *                 [--size BYTES] [--mode kick|thread] [--iopoll]
- *                 [--prefill] [--baseline | --baseline-only] [--seed N]
- *                 [--json]
+ *                 [--size BYTES] [--mode kick|thread] [--spin-us N]
+ *                 [--iopoll] [--prefill] [--baseline | --baseline-only]
+ *                 [--interleave N] [--seed N] [--json]
  *
  * Workload, the same for both engines: QD commands kept in flight; each
  * loop publishes as many new commands as there are free slots, then waits
  * until BATCH of them (or all in flight, if fewer) have completed, then
  * reaps everything that is ready.  Offsets come from a seeded generator
- * that is restarted for every run, so both runs issue the same offsets in
- * the same order.  Latency is submit -> reap on CLOCK_MONOTONIC, taken once
+ * that each engine starts from the same seed, so both issue the same
+ * offsets in the same order.  --interleave N alternates the engines in N
+ * slices (ABBA) so that a drifting device affects both alike.  Latency is submit -> reap on CLOCK_MONOTONIC, taken once
  * per loop (every command published in one loop shares the stamp of that
  * publish, every command reaped shares the stamp of that reap), recorded in
  * a preallocated log-linear histogram: the hot loop never allocates.
@@ -76,6 +77,7 @@ struct bench_cfg {
 	double runtime;
 	uint64_t size;		/* span requested, 0 = whole target */
 	uint32_t mode;		/* enum unified_engine_mode */
+	uint32_t spin_us;	/* thread mode idle spin, 0 = library default */
 	uint64_t seed;
 	bool iopoll, baseline, baseline_only, prefill, json;
 };
@@ -351,6 +353,7 @@ static void set_opts(const struct bench_cfg *c, struct unified_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mode = c->mode;
+	o->idle_spin_us = c->spin_us;
 	if (c->iopoll)
 		o->flags |= UNIFIED_OPT_IOPOLL;
 	/* A missing file is created (sparse), like the default namespace. */
@@ -1142,6 +1145,8 @@ static void usage(FILE *f)
 		"  --size BYTES      span of the target to use (default: all of it); also the\n"
 		"                    size of a file created for a missing target (default 1 GiB)\n"
 		"  --mode kick|thread  libunified engine mode (default kick)\n"
+		"  --spin-us N       thread mode: engine busy-polls N us before sleeping\n"
+		"                    (default: the library's: 50, 2 on <= 2 CPUs)\n"
 		"  --iopoll          polled completions (NVMe target with poll queues)\n"
 		"  --prefill         write the span once before measuring (reads of a sparse\n"
 		"                    file's holes never reach the disk)\n"
@@ -1207,6 +1212,7 @@ int main(int argc, char **argv)
 		{ "baseline-only", no_argument, NULL, 'O' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "interleave", required_argument, NULL, 'I' },
+		{ "spin-us", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -1307,6 +1313,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.seed = v;
+			break;
+		case 'W':
+			if (parse_u32(optarg, &cfg.spin_us, 1, 10000000)) {
+				fprintf(stderr, "--spin-us must be 1 .. 10000000\n");
+				return 2;
+			}
 			break;
 		case 'I':
 			if (parse_u32(optarg, &cfg.interleave, 1, 1000)) {

@@ -41,13 +41,15 @@ mkdir -p /tmp && cd /tmp
 for qd in 1 32; do
 	for poll in "" "--iopoll"; do
 		echo "=== unified-bench /dev/ng0n1 randread 4k qd \$qd \$poll"
-		/bin/t/unified-bench --target /dev/ng0n1 --rw randread --bs 4k --qd \$qd --runtime $runtime --baseline \$poll || rc=1
+		/bin/t/unified-bench --target /dev/ng0n1 --rw randread --bs 4k --qd \$qd --runtime $runtime --baseline --interleave 8 \$poll || rc=1
 		hipri=""; [ -n "\$poll" ] && hipri="--hipri"
-		echo "=== fio io_uring_cmd /dev/ng0n1 randread 4k qd \$qd \$hipri"
+		b=\$((qd / 4)); [ \$b -lt 1 ] && b=1
+		echo "=== fio io_uring_cmd /dev/ng0n1 randread 4k qd \$qd batch \$b \$hipri"
 		/bin/t/fio --name=pt --filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme \
-			--rw=randread --bs=4k --iodepth=\$qd --runtime=$runtime --time_based --fixedbufs \
+			--rw=randread --bs=4k --iodepth=\$qd --iodepth_batch_submit=\$b \\
+			--iodepth_batch_complete_min=\$b --runtime=$runtime --time_based --fixedbufs \
 			\$hipri --size=256M --output-format=terse --terse-version=3 2>&1 | \
-			awk -F';' '{ printf "fio: read IOPS %s  bw %s KiB/s  clat p50 %s us  p99 %s us\n", \$8, \$7, \$32, \$37 }' || rc=1
+			awk -F';' '{ p50=\$24; p99=\$30; p999=\$32; sub(/.*=/,"",p50); sub(/.*=/,"",p99); sub(/.*=/,"",p999); printf "fio: read IOPS %s  bw %s KiB/s  clat p50 %s us  p99 %s us  p99.9 %s us\n", \$8, \$7, p50, p99, p999 }' || rc=1
 	done
 done
 exit \$rc

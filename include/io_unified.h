@@ -124,8 +124,11 @@ struct io_unified_nvme_cmd {
 
 /*
  * Submission entry, 128 bytes.
- * len == 0 means "derive it": for Read, Write and Compare the length is
- * (NLB + 1) * LBA size; for Identify 4096; otherwise no data.
+ * len == 0 means "derive it": nvme_cmd.data_len if that is set; else for
+ * Read, Write and Compare (NLB + 1) * LBA size, for Identify 4096, for Get
+ * Log Page (NUMD + 1) * 4, for Dataset Management (NR + 1) * 16; otherwise
+ * no data.  For those commands a len below what the command moves is
+ * rejected (Invalid Field), so a device never writes past the buffer.
  */
 struct io_unified_sqe {
 	struct io_unified_nvme_cmd nvme_cmd;	/*  0: 72 bytes */
@@ -237,18 +240,11 @@ struct io_unified_reg {
 #define IO_UNIFIED_NVME_ADMIN_SET_FEATURES 0x09
 #define IO_UNIFIED_NVME_ADMIN_GET_FEATURES 0x0a
 
-/* Seed-design spellings of the common opcodes. */
-#ifndef NVME_CMD_READ
-#define NVME_CMD_READ			IO_UNIFIED_NVME_CMD_READ
-#endif
-#ifndef NVME_CMD_WRITE
-#define NVME_CMD_WRITE			IO_UNIFIED_NVME_CMD_WRITE
-#endif
-
-#ifndef __KERNEL__
-#define IO_UNIFIED_ASSERT(c, m) _Static_assert(c, m)
-#else
+/* C and C++ spell the compile-time assertion differently (the kernel is C). */
+#ifdef __cplusplus
 #define IO_UNIFIED_ASSERT(c, m) static_assert(c, m)
+#else
+#define IO_UNIFIED_ASSERT(c, m) _Static_assert(c, m)
 #endif
 IO_UNIFIED_ASSERT(sizeof(struct io_unified_ring) == 192, "ring header size");
 IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_ring, consumer) == 64, "consumer line");

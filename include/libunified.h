@@ -30,6 +30,15 @@ extern "C" {
 
 #define UNIFIED_INLINE static inline
 
+/* The original design's spellings of the two common opcodes (kept out of
+ * the ABI header, where they could collide with other NVMe headers). */
+#ifndef NVME_CMD_READ
+#define NVME_CMD_READ			IO_UNIFIED_NVME_CMD_READ
+#endif
+#ifndef NVME_CMD_WRITE
+#define NVME_CMD_WRITE			IO_UNIFIED_NVME_CMD_WRITE
+#endif
+
 /* ------------------------------------------------------------------------
  * Memory ordering.  Producer: write entries, then store-release the producer
  * index.  Consumer: load-acquire the producer index, then read entries; after
@@ -340,9 +349,16 @@ struct unified_stats {
  * @opts: library options or NULL.
  * @ctxp: receives the context.
  *
- * Return: 0, or -EINVAL (bad geometry, reserved field or flag), -ENOMEM
- * (memory, or no huge pages reserved), -ENOENT/-EACCES/-EPERM (target),
- * -ENODEV (NUMA node or device kind), -EOPNOTSUPP (target cannot do it).
+ * Nothing is left behind on failure: a target file the call created (or
+ * grew) is removed (or shrunk back), caller memory is not written, and
+ * *reg and the region descriptor are restored.
+ *
+ * Return: 0, or -EINVAL (bad geometry, reserved field or flag, NUMA with
+ * USER memory), -ENOMEM (memory, or no huge pages reserved), -ENOBUFS
+ * (USER memory smaller than the layout), -ENOENT/-EACCES/-EPERM (target;
+ * -EACCES also for NVMe passthrough without CAP_SYS_ADMIN on 6.1),
+ * -ENODEV (NUMA node or device kind), -EOPNOTSUPP (target cannot do it,
+ * e.g. an NVMe namespace with metadata), -EMFILE (out of descriptors).
  */
 int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts,
 		     struct unified_ctx **ctxp);
@@ -384,16 +400,22 @@ int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *cq);
 /**
  * unified_kick() - tell the engine that new SQEs are there (AF_XDP's
  * sendto()).  Kick mode: runs one engine pass in the caller: issues queued
- * SQEs, publishes finished completions, never blocks.  Thread mode: wakes
- * the engine thread if it sleeps.  Return: 0 or -errno (-EBADMSG if the SQ
- * producer index is corrupt: nothing is consumed until it is sane again).
+ * SQEs, publishes finished completions, does not wait for I/O (one
+ * exception: admin commands of an IOPOLL context run synchronously, see
+ * docs/interface.md).  Thread mode: wakes the engine thread if it sleeps;
+ * call it also after releasing CQEs from a full CQ, since the engine
+ * thread sleeps while it has no room for completions (unified_enter() does
+ * this itself).  Return: 0 or -errno (-EBADMSG if the SQ producer index is
+ * corrupt: nothing is consumed until it is sane again).
  */
 int unified_kick(struct unified_ctx *ctx);
 
 /**
  * unified_enter() - kick, then wait until at least @min_complete CQEs are
- * ready in the CQ or @timeout_ms passes (-1 = forever).  Return: number of
- * CQEs ready, -ETIME on timeout, or -errno.
+ * ready in the CQ or @timeout_ms passes (-1 = forever).  In kick mode it
+ * returns early, with fewer, when nothing is in flight or queued (waiting
+ * could never end).  Return: number of CQEs ready (at most the CQ size),
+ * -ETIME on timeout, or -errno.
  */
 int unified_enter(struct unified_ctx *ctx, uint32_t min_complete, int timeout_ms);
 

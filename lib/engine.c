@@ -54,12 +54,16 @@ uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint3
 
 /* ---------------------------------------------------------------- CQ side */
 
-/* Free CQ slots as the engine sees them; 0 if the consumer index is corrupt. */
-static uint32_t cq_free(struct unified_engine *e)
+/*
+ * Free CQ slots as the engine sees them; 0 if the consumer index is corrupt.
+ * The application's consumer index is re-read only when the cached view
+ * shows no more than @need free slots (AF_XDP's xskq_prod_nb_free() way).
+ */
+static uint32_t cq_free(struct unified_engine *e, uint32_t need)
 {
 	uint32_t used = e->cq.cached_prod - e->cq.cached_cons;
 
-	if (used >= e->cq.size) {
+	if (used > e->cq.size || e->cq.size - used <= need) {
 		/* Acquire pairs with the application's release of the consumer:
 		 * it has finished reading the CQEs we are about to overwrite. */
 		uint32_t cons = unified_load_acquire(e->cq.consumer);
@@ -108,7 +112,7 @@ static void cmd_release(struct unified_engine *e, struct unified_cmd *cmd)
 /* Write the CQE for a finished command, or queue it until the CQ has room. */
 void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd)
 {
-	if (!e->done_count && cq_free(e)) {
+	if (!e->done_count && cq_free(e, 0)) {
 		cq_write(e, cmd);
 		cmd_release(e, cmd);
 		return;
@@ -119,7 +123,7 @@ void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd)
 
 static void flush_done(struct unified_engine *e)
 {
-	while (e->done_count && cq_free(e)) {
+	while (e->done_count && cq_free(e, 0)) {
 		struct unified_cmd *cmd = &e->cmds[e->done[e->done_head]];
 
 		e->done_head = (e->done_head + 1) % e->ncmds;
@@ -186,6 +190,21 @@ struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct uni
 }
 
 /*
+ * Bytes a known command transfers by its own definition, whatever len says
+ * (0 for commands whose length is not fixed this way).
+ */
+static uint64_t fixed_xfer_bytes(const struct io_unified_nvme_cmd *nc, bool admin)
+{
+	if (admin && nc->opcode == IO_UNIFIED_NVME_ADMIN_IDENTIFY)
+		return 4096;
+	if (admin && nc->opcode == IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE)	/* NUMDU:NUMDL, 0-based dwords */
+		return ((((uint64_t)(nc->cdw11 & 0xffff) << 16) | (nc->cdw10 >> 16)) + 1) * 4;
+	if (!admin && nc->opcode == IO_UNIFIED_NVME_CMD_DSM)		/* NR, 0-based ranges */
+		return ((nc->cdw10 & 0xff) + 1) * 16ull;
+	return 0;
+}
+
+/*
  * Checks shared by every target.  On failure the command's status is set
  * and 1 is returned; 0 means the target may look at it.
  */
@@ -216,8 +235,15 @@ static int validate(struct unified_engine *e, struct unified_cmd *cmd, const str
 			len = unified_rw_bytes(s, t->lba_shift);
 		else if (admin && nc->opcode == IO_UNIFIED_NVME_ADMIN_IDENTIFY)
 			len = 4096;
-		else if (!admin && nc->opcode == IO_UNIFIED_NVME_CMD_DSM)
-			len = ((nc->cdw10 & 0xff) + 1) * 16;	/* the range list */
+		else
+			len = fixed_xfer_bytes(nc, admin);
+	}
+	if (len < fixed_xfer_bytes(nc, admin)) {
+		/* A command whose transfer size the command itself fixes
+		 * (Identify, Get Log Page, DSM) gets at least that much buffer,
+		 * or the controller would DMA past it. */
+		unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_FIELD, -EINVAL);
+		return 1;
 	}
 	if (rw && len != unified_rw_bytes(s, t->lba_shift)) {
 		/* The data length must match the blocks the command moves, or a
@@ -286,7 +312,7 @@ static int consume_sq(struct unified_engine *e, uint32_t *taken)
 			}
 		}
 		/* A CQ slot must stay reserved for every command in flight. */
-		if (e->free_head == NO_CMD || cq_free(e) <= e->inflight)
+		if (e->free_head == NO_CMD || cq_free(e, e->inflight) <= e->inflight)
 			break;
 		memcpy(&snap, &e->sqes[e->sq.cached_cons & e->sq.mask], sizeof(snap));
 		cmd = &e->cmds[e->free_head];
@@ -298,8 +324,13 @@ static int consume_sq(struct unified_engine *e, uint32_t *taken)
 		} else if (!validate(e, cmd, &snap)) {
 			int r = e->tgt.ops->submit(e, cmd, &snap);
 
-			if (r == -EBUSY && !cmd->pending)
-				break;	/* target out of resources: retry later */
+			if (r == -EBUSY && !cmd->pending) {
+				/* Target out of resources: retry this SQE later. */
+				if (cmd->cmp_slot >= 0)
+					e->cmp_busy &= ~(1u << cmd->cmp_slot);
+				cmd->cmp_slot = -1;
+				break;
+			}
 			if (r < 0 && !cmd->status)
 				unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INTERNAL, r);
 		}
@@ -403,7 +434,8 @@ static int engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_
 		else
 			sret = io_uring_submit_and_wait(&e->ring, wait_nr);
 		if (sret < 0 && sret != -EINTR && sret != -EAGAIN && sret != -EBUSY && sret != -ETIME)
-			e->thread_err = sret;
+			if (!e->thread_err)
+				e->thread_err = sret;	/* the first one is the cause */
 	}
 	reaped = reap(e);
 	flush_done(e);
@@ -421,6 +453,21 @@ int unified_engine_pass(struct unified_engine *e, bool wait_one)
 }
 
 /* ------------------------------------------------------------ engine thread */
+
+/*
+ * Could a pass do anything now?  Queued SQEs count only if a command slot
+ * and a CQ slot are there for them; finished commands only if the CQ has
+ * room.  A CQ the application keeps full therefore lets the thread sleep:
+ * unified_enter()/unified_kick() wake it after the application released CQEs.
+ * Commands waiting for a compare slot have others in flight, whose
+ * completions wake the thread.
+ */
+static bool can_progress(struct unified_engine *e)
+{
+	if (e->done_count)
+		return cq_free(e, 0) > 0;
+	return sq_ready(e) > 0 && e->free_head != NO_CMD && cq_free(e, e->inflight) > e->inflight;
+}
 
 static void *engine_thread(void *arg)
 {
@@ -443,8 +490,7 @@ static void *engine_thread(void *arg)
 		 * publishing; both sides have a full barrier in between). */
 		__atomic_store_n(e->sq.flags, IO_UNIFIED_RING_NEED_WAKEUP, __ATOMIC_RELAXED);
 		unified_smp_mb();
-		if (sq_ready(e) > 0 || e->done_count ||
-		    __atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
+		if (can_progress(e) || __atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
 			__atomic_store_n(e->sq.flags, 0, __ATOMIC_RELAXED);
 			continue;
 		}
@@ -458,7 +504,9 @@ static void *engine_thread(void *arg)
 			 * SQ producer word, unified_kick() wakes it. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 
-			futex_op(e->sq.producer, FUTEX_WAIT, e->sq.cached_prod, &ts);
+			/* Wait on the value there now: a corrupt or unconsumable
+			 * producer must not turn the wait into a spin. */
+			futex_op(e->sq.producer, FUTEX_WAIT, unified_load_relaxed(e->sq.producer), &ts);
 		}
 		__atomic_store_n(e->sq.flags, 0, __ATOMIC_RELAXED);
 		idle_since = now_ns();
@@ -514,7 +562,11 @@ static int setup_ring(struct unified_ctx *ctx)
 		entries <<= 1;
 	memset(&p, 0, sizeof(p));
 	p.flags = e->tgt.ring_flags | IORING_SETUP_CQSIZE;
+	/* Room for a completion of every command in flight, so the kernel's
+	 * overflow list is not needed in the common case. */
 	p.cq_entries = entries * 2;
+	while (p.cq_entries < 2 * e->ncmds && p.cq_entries < 65536)
+		p.cq_entries <<= 1;
 	ret = io_uring_queue_init_params(entries, &e->ring, &p);
 	if (ret < 0)
 		return unified_set_err(-ret, "io_uring_setup(%u, flags 0x%x) failed: %s", entries,
@@ -523,7 +575,7 @@ static int setup_ring(struct unified_ctx *ctx)
 
 	/* Register the whole data area as fixed buffers (1 GiB chunks) so the
 	 * device DMAs straight into the region without per-I/O pinning. */
-	if (e->tgt.fixed_window && ctx->data_size / 4096 > UNIFIED_MAX_WINDOWS)
+	if (e->tgt.fixed_window && (ctx->data_size + 4095) / 4096 > UNIFIED_MAX_WINDOWS)
 		e->tgt.no_fixed = true;
 	if (e->tgt.no_fixed)
 		goto files;
@@ -532,13 +584,17 @@ static int setup_ring(struct unified_ctx *ctx)
 		 * shorter at the start), so any transfer up to the target's
 		 * max_xfer fits in the window ending at its last page, with no
 		 * more pages after its start than the device allows. */
-		nchunks = (uint32_t)(ctx->data_size / 4096);
+		nchunks = (uint32_t)((ctx->data_size + 4095) / 4096);
 		iov = calloc(nchunks, sizeof(*iov));
 		if (!iov)
 			return unified_set_err(ENOMEM, "no memory");
 		for (i = 0; i < nchunks; i++) {
 			uint64_t end = (uint64_t)(i + 1) * 4096;
-			uint64_t start = end > e->tgt.fixed_window ? end - e->tgt.fixed_window : 0;
+
+			if (end > ctx->data_size)
+				end = ctx->data_size;	/* a last, partial page */
+			uint64_t start = (uint64_t)i * 4096 + 4096 > e->tgt.fixed_window ?
+					 (uint64_t)i * 4096 + 4096 - e->tgt.fixed_window : 0;
 
 			iov[i].iov_base = ctx->buffers + start;
 			iov[i].iov_len = end - start;
@@ -586,6 +642,7 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 
 	memset(e, 0, sizeof(*e));
 	e->tgt.fd = e->tgt.ctrl_fd = e->doorbell_fd = -1;
+	e->tgt.old_size = -1;
 	e->mode = o->mode;
 	/* Spinning only pays when a core is spare: on two CPUs or fewer the
 	 * engine thread's spin steals time from the kernel's own I/O workers
@@ -633,6 +690,24 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	if (ret)
 		return ret;
 
+	/* Emulated Compare reads into scratch: allocated now, not per command
+	 * (virtual memory until the first Compare touches it). */
+	if (e->tgt.ops->submit == unified_emul_submit) {
+		for (i = 0; i < UNIFIED_CMP_SLOTS; i++)
+			if (posix_memalign(&e->cmp_buf[i], 4096, e->tgt.max_xfer)) {
+				e->cmp_buf[i] = NULL;
+				return unified_set_err(ENOMEM, "no memory for compare buffers");
+			}
+	}
+	return 0;
+}
+
+/* Start the engine thread (thread mode), after the rings are initialised. */
+int unified_engine_run(struct unified_ctx *ctx)
+{
+	struct unified_engine *e = &ctx->eng;
+	int ret;
+
 	if (e->mode == UNIFIED_MODE_THREAD) {
 		if (!e->tgt.iopoll) {
 			e->doorbell_fd = eventfd(0, EFD_CLOEXEC);
@@ -679,7 +754,7 @@ int unified_engine_drain(struct unified_engine *e)
 	for (;;) {
 		int n = unified_engine_pass(e, false);
 
-		if (e->inflight == e->done_count && (n <= 0 || sq_ready(e) <= 0 || !cq_free(e)))
+		if (e->inflight == e->done_count && (n <= 0 || sq_ready(e) <= 0 || !cq_free(e, 0)))
 			break;
 		if (e->inflight > e->done_count) {
 			struct __kernel_timespec ts = { 0, 50 * 1000 * 1000 };
@@ -759,9 +834,12 @@ UNIFIED_EXPORT int unified_kick(struct unified_ctx *ctx)
 	return ret < 0 ? ret : 0;
 }
 
+/* CQEs ready for the application, clamped: the consumer index is its to corrupt. */
 static uint32_t cq_ready_app(struct unified_engine *e)
 {
-	return unified_load_acquire(e->cq.producer) - unified_load_relaxed(e->cq.consumer);
+	uint32_t n = unified_load_acquire(e->cq.producer) - unified_load_relaxed(e->cq.consumer);
+
+	return n > e->cq.size ? e->cq.size : n;
 }
 
 /*

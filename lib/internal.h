@@ -86,6 +86,9 @@ struct unified_target {
 	uint32_t fixed_window;
 	bool no_fixed;		/* too many windows: pass user addresses instead */
 	bool no_punch;		/* block device cannot deallocate: zero instead */
+	bool created;		/* file target: the file was created by open() */
+	bool committed;		/* registration succeeded: close() undoes nothing */
+	int64_t old_size;	/* file target: size before open() grew it, or -1 */
 	uint64_t nlba;
 	char path[256];
 	void *priv;
@@ -166,6 +169,7 @@ int unified_layout(struct io_unified_reg *reg, uint64_t *total);
 int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 		       struct io_unified_region_desc *desc);
 void unified_region_unmap(struct unified_ctx *ctx);
+void unified_region_init_rings(struct unified_ctx *ctx);
 
 /* buffers.c */
 int unified_buffers_init(struct unified_ctx *ctx);
@@ -173,6 +177,7 @@ void unified_buffers_fini(struct unified_ctx *ctx);
 
 /* engine.c */
 int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o);
+int unified_engine_run(struct unified_ctx *ctx);
 void unified_engine_stop(struct unified_ctx *ctx);
 int unified_engine_drain(struct unified_engine *e);
 int unified_engine_pass(struct unified_engine *e, bool wait_one);

@@ -5,6 +5,7 @@
  * Dataset Management deallocate, Compare, and Identify synthesised from the
  * geometry.  Anything else completes with Invalid Command Opcode.
  */
+#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +122,12 @@ static int lba_range_error(struct unified_cmd *cmd)
 	return 0;
 }
 
+/* The io_uring SQ is full even after a submit: retry the SQE later if
+ * nothing of this command was queued yet, else fail it (DSM mid-way). */
 static int no_sqe(struct unified_cmd *cmd)
 {
+	if (!cmd->pending)
+		return -EBUSY;
 	unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INTERNAL, -EAGAIN);
 	return 0;
 }
@@ -160,6 +165,8 @@ static int emul_dsm(struct unified_engine *e, struct unified_cmd *cmd,
 	 * once out of shared memory and only the copy is used. */
 	for (i = 0; i < nr; i++) {
 		memcpy(&r, src + 16 * i, sizeof(r));
+		r.nlb = le32toh(r.nlb);
+		r.slba = le64toh(r.slba);
 		if (r.nlb && !range_ok(t, r.slba, r.nlb))
 			return lba_range_error(cmd);
 	}
@@ -168,8 +175,8 @@ static int emul_dsm(struct unified_engine *e, struct unified_cmd *cmd,
 		uint64_t slba, nlb;
 
 		memcpy(&r, src + 16 * i, sizeof(r));
-		slba = r.slba;
-		nlb = r.nlb;
+		slba = le64toh(r.slba);
+		nlb = le32toh(r.nlb);
 		if (!nlb || !range_ok(t, slba, nlb))
 			continue;	/* changed under us: skip, never go out of range */
 		sqe = unified_engine_get_sqe(e, cmd);

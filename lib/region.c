@@ -140,12 +140,18 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 		return unified_set_err(EINVAL, "HUGE_2M applies to memory the library maps, not USER memory");
 	if (!(desc->flags & IO_UNIFIED_REGION_NUMA) && desc->numa_node)
 		return unified_set_err(EINVAL, "numa_node set without IO_UNIFIED_REGION_NUMA");
+	if ((desc->flags & IO_UNIFIED_REGION_USER) && (desc->flags & IO_UNIFIED_REGION_NUMA))
+		return unified_set_err(EINVAL, "NUMA applies to memory the library maps; place USER memory "
+				       "yourself (mbind) before registering it");
 	if ((desc->flags & IO_UNIFIED_REGION_NUMA) && !numa_node_exists(desc->numa_node))
 		return unified_set_err(ENODEV, "NUMA node %d does not exist", desc->numa_node);
 
 	ret = unified_layout(reg, &total);
 	if (ret)
 		return ret;
+	if (total > SIZE_MAX / 2)
+		return unified_set_err(EINVAL, "a %llu-byte region does not fit this address space",
+				       (unsigned long long)total);
 
 	if (desc->flags & IO_UNIFIED_REGION_USER) {
 		if (!desc->user_addr || (desc->user_addr & (PAGE_4K - 1)))
@@ -158,8 +164,8 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 		mem = (void *)(uintptr_t)desc->user_addr;
 		ctx->region_owned = false;
 		ctx->region_size = desc->size;
-		/* The ring headers must start clean; the rest is the caller's. */
-		memset(mem, 0, reg->offsets.buffers);
+		/* Nothing is written to caller memory until registration can no
+		 * longer fail (unified_region_init_rings()). */
 	} else {
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
 
@@ -207,22 +213,26 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 	ctx->buffers = (uint8_t *)mem + reg->offsets.buffers;
 	ctx->data_size = (uint64_t)reg->buffer_entries * reg->buffer_entry_size;
 
-	/* Ring headers: geometry is written once here; the engine keeps its
-	 * own private copy and never trusts these fields again. */
-	{
-		struct io_unified_ring *sq = (void *)((uint8_t *)mem + reg->offsets.sq_ring);
-		struct io_unified_ring *cq = (void *)((uint8_t *)mem + reg->offsets.cq_ring);
-
-		memset(sq, 0, sizeof(*sq));
-		memset(cq, 0, sizeof(*cq));
-		sq->ring_entries = reg->sq_entries;
-		sq->ring_mask = reg->sq_entries - 1;
-		cq->ring_entries = reg->cq_entries;
-		cq->ring_mask = reg->cq_entries - 1;
-	}
 	desc->user_addr = (uintptr_t)mem;
 	desc->size = ctx->region_size;
 	return 0;
+}
+
+/*
+ * Clear the ring area and write the ring geometry, once registration can
+ * no longer fail.  The engine keeps its own copy of the geometry and never
+ * trusts these fields again.
+ */
+void unified_region_init_rings(struct unified_ctx *ctx)
+{
+	struct io_unified_ring *sq = (void *)((uint8_t *)ctx->region + ctx->off.sq_ring);
+	struct io_unified_ring *cq = (void *)((uint8_t *)ctx->region + ctx->off.cq_ring);
+
+	memset(ctx->region, 0, ctx->off.buffers);
+	sq->ring_entries = ctx->sq_entries;
+	sq->ring_mask = ctx->sq_entries - 1;
+	cq->ring_entries = ctx->cq_entries;
+	cq->ring_mask = ctx->cq_entries - 1;
 }
 
 void unified_region_unmap(struct unified_ctx *ctx)

@@ -59,7 +59,9 @@ UNIFIED_EXPORT const char *unified_status_str(uint16_t status)
 		}
 	} else if (sct == IO_UNIFIED_SCT_CMD_SPECIFIC) {
 		switch (sc) {
-		case 0x02: return "Invalid Log Page";
+		case 0x00: return "Completion Queue Invalid";
+		case 0x01: return "Invalid Queue Identifier";
+		case 0x02: return "Invalid Queue Size";
 		case 0x0d: return "Feature Identifier Not Saveable";
 		case 0x0e: return "Feature Not Changeable";
 		case 0x09: return "Invalid Log Page";
@@ -176,6 +178,10 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		ret = unified_buffers_init(ctx);
 	if (!ret)
 		ret = unified_engine_start(ctx, opts);
+	if (!ret) {
+		unified_region_init_rings(ctx);
+		ret = unified_engine_run(ctx);
+	}
 	if (ret) {
 		/* Leave no half state: undo everything, restore the caller's structs. */
 		char keep[sizeof(errbuf)];
@@ -188,6 +194,7 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		return ret;
 	}
 	e = &ctx->eng;
+	ctx->eng.tgt.committed = true;	/* from now on a created target file stays */
 	ctx->info.kind = e->tgt.kind;
 	ctx->info.nsid = e->tgt.nsid;
 	ctx->info.lba_shift = e->tgt.lba_shift;
@@ -214,6 +221,7 @@ UNIFIED_EXPORT int unified_unregister(struct unified_ctx *ctx)
 
 	if (!ctx)
 		return -EINVAL;
+	unified_engine_stop(ctx);	/* joins the thread and drains */
 	err = ctx->eng.thread_err;
 	ctx_free(ctx);
 	return err < 0 ? err : 0;

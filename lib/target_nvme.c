@@ -15,7 +15,9 @@
  * Opcodes the engine does not know are passed through after the buffer
  * checks (vendor and unusual commands are the point of passthrough).
  */
-#include <ctype.h>
+#include <dirent.h>
+#include <endian.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,42 @@ static int parse_ng_name(const char *path, int *ctrl, int *ns)
 	return 0;
 }
 
+/*
+ * The controller node for admin commands.  /dev/ngXnY's X is the subsystem
+ * instance under native multipath, not a controller number, so ask sysfs:
+ * the generic node's device is either the controller (nvmeN) or the
+ * subsystem, whose directory lists its controllers.  Falls back to /dev/nvmeX.
+ */
+static void find_ctrl(const char *base, int ctrl_idx, char *out, size_t len)
+{
+	char p[128], rp[PATH_MAX];
+	const char *b;
+	int n;
+	char tail;
+
+	snprintf(out, len, "/dev/nvme%d", ctrl_idx);
+	snprintf(p, sizeof(p), "/sys/class/nvme-generic/%s/device", base);
+	if (!realpath(p, rp))
+		return;
+	b = strrchr(rp, '/');
+	b = b ? b + 1 : rp;
+	if (sscanf(b, "nvme%d%c", &n, &tail) == 1) {
+		snprintf(out, len, "/dev/nvme%d", n);
+	} else if (!strncmp(b, "nvme-subsys", 11)) {
+		DIR *d = opendir(rp);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			if (sscanf(de->d_name, "nvme%d%c", &n, &tail) == 1) {
+				snprintf(out, len, "/dev/nvme%d", n);
+				break;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
 static int admin_ioctl(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, void *buf,
 		       uint32_t len, uint64_t *result)
 {
@@ -116,10 +154,13 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 		return unified_set_err(ENODEV, "%s: NVME_IOCTL_ID failed: %s", path, strerror(errno));
 	t->nsid = (uint32_t)nsid;
 
-	if (o->ctrl_path)
+	if (o->ctrl_path) {
 		snprintf(ctrl_path, sizeof(ctrl_path), "%s", o->ctrl_path);
-	else
-		snprintf(ctrl_path, sizeof(ctrl_path), "/dev/nvme%d", p->ctrl_idx);
+	} else {
+		const char *base = strrchr(path, '/');
+
+		find_ctrl(base ? base + 1 : path, p->ctrl_idx, ctrl_path, sizeof(ctrl_path));
+	}
 	t->ctrl_fd = open(ctrl_path, O_RDWR | O_CLOEXEC);
 	if (t->ctrl_fd < 0)
 		return unified_set_err(errno, "cannot open the controller node %s for admin commands: %s",
@@ -128,7 +169,7 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 	/* Identify the namespace and the controller: LBA size, capacity, MDTS. */
 	if (posix_memalign((void **)&id, 4096, 4096))
 		return unified_set_err(ENOMEM, "no memory");
-	r = admin_ioctl(t->ctrl_fd, IO_UNIFIED_NVME_ADMIN_IDENTIFY, t->nsid, 0x00, id, 4096, NULL);
+	r = admin_ioctl(t->fd, IO_UNIFIED_NVME_ADMIN_IDENTIFY, t->nsid, 0x00, id, 4096, NULL);
 	if (r == -EACCES || r == -EPERM) {
 		free(id);
 		return unified_set_err(EACCES, "%s: NVMe passthrough needs CAP_SYS_ADMIN on this kernel "
@@ -141,13 +182,24 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 				       r < 0 ? strerror(-r) : unified_status_str((uint16_t)r));
 	}
 	memcpy(&t->nlba, id + 0, 8);
+	t->nlba = le64toh(t->nlba);
 	flbas = (id[26] & 0x0f) | ((id[26] >> 1) & 0x30);
 	t->lba_shift = id[128 + 4 * flbas + 2];
+	if (id[128 + 4 * flbas] | id[128 + 4 * flbas + 1]) {
+		/* Metadata per block (extended LBA or separate): the data length
+		 * checks would be wrong and a separate buffer is not supported. */
+		unsigned ms = id[128 + 4 * flbas] | (id[128 + 4 * flbas + 1] << 8);
+
+		free(id);
+		return unified_set_err(EOPNOTSUPP, "%s: the namespace is formatted with %u bytes of "
+				       "metadata per block, which this target does not support yet",
+				       path, ms);
+	}
 	if (t->lba_shift < 9 || t->lba_shift > 16) {
 		free(id);
 		return unified_set_err(EOPNOTSUPP, "%s: unsupported LBA data size 2^%u", path, t->lba_shift);
 	}
-	r = admin_ioctl(t->ctrl_fd, IO_UNIFIED_NVME_ADMIN_IDENTIFY, 0, 0x01, id, 4096, NULL);
+	r = admin_ioctl(t->fd, IO_UNIFIED_NVME_ADMIN_IDENTIFY, 0, 0x01, id, 4096, NULL);
 	if (r) {
 		free(id);
 		return unified_set_err(r < 0 ? -r : EIO, "%s: Identify Controller failed", ctrl_path);
@@ -233,10 +285,8 @@ static int nvme_submit(struct unified_engine *e, struct unified_cmd *cmd,
 		return 0;
 	}
 	sqe = unified_engine_get_sqe(e, cmd);
-	if (!sqe) {
-		host_error(cmd, -EAGAIN);
-		return 0;
-	}
+	if (!sqe)
+		return -EBUSY;	/* io_uring SQ full: take this SQE again later */
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = cmd->admin ? NVME_FIXED_FILE_CTRL : NVME_FIXED_FILE_NS;
 	sqe->flags = IOSQE_FIXED_FILE;

@@ -257,6 +257,18 @@ static void cmds_checks(const char *ng)
 	REQUIRE(run1(&t, &s, &c) == 0, "flush");
 	CHECK(c.status == 0, "flush status 0x%x", c.status);
 
+	/* A command the kernel itself refuses: a broadcast-NSID Flush passes our
+	 * checks (NVMe allows it), but the 6.1 driver rejects any NSID other than
+	 * the node's own with -EINVAL.  The entry must come back as a host error
+	 * carrying that errno, not vanish. */
+	unified_prep_flush(&s, 0xffffffffu, 0);
+	REQUIRE(run1(&t, &s, &c) == 0, "broadcast flush lost");
+	CHECK(c.status == (IO_UNIFIED_STATUS_DNR | IO_UNIFIED_SC_INTERNAL) &&
+	      (c.flags & IO_UNIFIED_CQE_F_HOST) && (c.flags & IO_UNIFIED_CQE_F_ERRNO) && c.res < 0,
+	      "kernel refusal: status 0x%x flags 0x%x res %d", c.status, c.flags, c.res);
+	printf("  %s: kernel-refused command -> status 0x%x (%s), res %d (%s)\n", ng, c.status,
+	       unified_status_str(c.status), c.res, strerror(-c.res));
+
 	/* Write Zeroes over written data, then read zeros. */
 	wrv(&t, 4000, nlb8k, 9);
 	unified_prep_write_zeroes(&s, t.info.nsid, 4000, nlb8k, 0);

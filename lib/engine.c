@@ -212,7 +212,7 @@ static int validate(struct unified_engine *e, struct unified_cmd *cmd, const str
 {
 	const struct io_unified_nvme_cmd *nc = &s->nvme_cmd;
 	const struct unified_target *t = &e->tgt;
-	uint64_t len = s->len, off = s->buf_offset;
+	uint64_t len = s->len, off = s->buf_offset, fixed;
 	bool admin = s->flags & IO_UNIFIED_SQE_F_ADMIN;
 	bool rw = !admin && (nc->opcode == IO_UNIFIED_NVME_CMD_READ ||
 			     nc->opcode == IO_UNIFIED_NVME_CMD_WRITE ||
@@ -230,15 +230,12 @@ static int validate(struct unified_engine *e, struct unified_cmd *cmd, const str
 	}
 	if (!len)
 		len = nc->data_len;
-	if (!len) {
-		if (rw)
-			len = unified_rw_bytes(s, t->lba_shift);
-		else if (admin && nc->opcode == IO_UNIFIED_NVME_ADMIN_IDENTIFY)
-			len = 4096;
-		else
-			len = fixed_xfer_bytes(nc, admin);
-	}
-	if (len < fixed_xfer_bytes(nc, admin)) {
+	if (!len && rw)
+		len = unified_rw_bytes(s, t->lba_shift);
+	fixed = fixed_xfer_bytes(nc, admin);
+	if (!len)
+		len = fixed;
+	if (len < fixed) {
 		/* A command whose transfer size the command itself fixes
 		 * (Identify, Get Log Page, DSM) gets at least that much buffer,
 		 * or the controller would DMA past it. */

@@ -151,12 +151,7 @@ static int emul_dsm(struct unified_engine *e, struct unified_cmd *cmd,
 	struct unified_dsm_range r;
 	const uint8_t *src = e->data + cmd->buf_offset;
 
-	/* validate() derived and bounds-checked len (nr * 16 when it was 0). */
-	if (cmd->len < nr * 16 || cmd->buf_offset > e->data_size ||
-	    cmd->len > e->data_size - cmd->buf_offset) {
-		unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_FIELD, -EINVAL);
-		return 0;
-	}
+	/* validate() made sure the range list (nr * 16 bytes) lies in the data area. */
 	if (!(s->nvme_cmd.cdw11 & DSM_AD)) {
 		cmd->len = 0;	/* like the AD path: DSM moves no data */
 		return 0;	/* only hints: nothing to do */
@@ -197,11 +192,6 @@ static void *cmp_slot(struct unified_engine *e, struct unified_cmd *cmd)
 	for (i = 0; i < UNIFIED_CMP_SLOTS; i++) {
 		if (e->cmp_busy & (1u << i))
 			continue;
-		if (!e->cmp_buf[i] && posix_memalign(&e->cmp_buf[i], 4096, e->tgt.max_xfer)) {
-			e->cmp_buf[i] = NULL;
-			cmd->cmp_slot = -2;	/* no memory: fail, do not retry */
-			return NULL;
-		}
 		e->cmp_busy |= 1u << i;
 		cmd->cmp_slot = (int16_t)i;
 		return e->cmp_buf[i];
@@ -229,11 +219,6 @@ int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 			return lba_range_error(cmd);
 		if (nc->opcode == IO_UNIFIED_NVME_CMD_COMPARE) {
 			buf = cmp_slot(e, cmd);
-			if (!buf && cmd->cmp_slot == -2) {
-				cmd->cmp_slot = -1;
-				unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INTERNAL, -ENOMEM);
-				return 0;
-			}
 			if (!buf)
 				return -EBUSY;	/* both slots busy: retry this SQE later */
 		}

@@ -122,25 +122,31 @@ struct tu_geom {
 	uint32_t mode;			/* UNIFIED_MODE_* */
 	uint64_t file_size;		/* bytes; 0 = 16 MiB */
 	const char *file;		/* file name inside the temp dir; NULL = "target.img" */
+	uint32_t lba_size;		/* 0 = the library default (4096) */
+	uint32_t idle_spin_us;		/* thread mode; 0 = the library default */
+	const char *path;		/* an existing target (device); NULL = a file in the temp dir */
+	uint32_t flags;			/* extra UNIFIED_OPT_* flags */
 };
 
-/* Register a file target under the temp dir.  0 or -errno. */
+/* Register g->path, or a file target created under the temp dir.  0 or -errno. */
 static inline int tu_open(struct tu_ctx *t, const struct tu_geom *g)
 {
 	struct unified_opts o = { 0 };
 	int ret;
 
 	memset(t, 0, sizeof(*t));
-	if (!tu_tmpdir())
+	if (!g->path && !tu_tmpdir())
 		return -ENOENT;
 	t->reg.region_ptr = (uintptr_t)&t->desc;
-	t->reg.nvme_dev_path = (uintptr_t)tu_path(g->file ? g->file : "target.img");
+	t->reg.nvme_dev_path = (uintptr_t)(g->path ? g->path : tu_path(g->file ? g->file : "target.img"));
 	t->reg.sq_entries = g->sq;
 	t->reg.cq_entries = g->cq;
 	t->reg.buffer_entries = g->nbuf;
 	t->reg.buffer_entry_size = g->bufsz;
 	o.mode = g->mode;
-	o.flags = UNIFIED_OPT_CREATE | UNIFIED_OPT_USER_ENGINE;
+	o.lba_size = g->lba_size;
+	o.idle_spin_us = g->idle_spin_us;
+	o.flags = g->flags | UNIFIED_OPT_USER_ENGINE | (g->path ? 0 : UNIFIED_OPT_CREATE);
 	o.file_size = g->file_size ? g->file_size : (16ull << 20);
 	ret = unified_register(&t->reg, &o, &t->ctx);
 	if (ret) {

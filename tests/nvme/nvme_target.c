@@ -23,74 +23,30 @@
 #include <sys/wait.h>
 #include <linux/capability.h>
 #include "harness.h"
-#include "libunified.h"
+#include "testutil.h"
 
 static const char *ng512 = "/dev/ng0n1", *ng4k = "/dev/ng0n2", *ctrl = "/dev/nvme0";
 
-struct t {
-	struct unified_ctx *ctx;
-	struct unified_sq sq;
-	struct unified_cq cq;
-	struct unified_target_info info;
-	uint8_t *buf;
-	uint64_t ud;
-};
-
-static int t_open(struct t *t, const char *path, uint32_t mode, uint32_t flags)
+/* The guest tests drive contexts through the shared test helpers. */
+static int t_open(struct tu_ctx *t, const char *path, uint32_t mode, uint32_t flags)
 {
-	struct io_unified_region_desc rd = { 0 };
-	struct io_unified_reg reg = {
-		.region_ptr = (uintptr_t)&rd,
-		.nvme_dev_path = (uintptr_t)path,
-		.sq_entries = 64,
-		.cq_entries = 128,
-		.buffer_entries = 256,
-		.buffer_entry_size = 4096,
-	};
-	struct unified_opts o = { .mode = mode, .flags = flags };
+	struct tu_geom g = { .sq = 64, .cq = 128, .nbuf = 256, .bufsz = 4096, .mode = mode,
+			     .path = path, .flags = flags };
+
+	return tu_open(t, &g);
+}
+
+/* Submit the prepared entry, wait for its completion, check user_data. */
+static int run1(struct tu_ctx *t, const struct io_unified_sqe *in, struct io_unified_cqe *out)
+{
+	struct io_unified_sqe s = *in;
 	int ret;
 
-	memset(t, 0, sizeof(*t));
-	ret = unified_register(&reg, &o, &t->ctx);
-	if (ret) {
-		printf("  register %s: %s (%s)\n", path, strerror(-ret), unified_errmsg());
+	s.user_data = ++t->next_ud;
+	ret = tu_submit1(t, &s, out);
+	if (ret)
 		return ret;
-	}
-	unified_sq_init(t->ctx, &t->sq);
-	unified_cq_init(t->ctx, &t->cq);
-	unified_target_info(t->ctx, &t->info);
-	t->buf = unified_buffers(t->ctx);
-	return 0;
-}
-
-static void t_close(struct t *t)
-{
-	if (t->ctx)
-		unified_unregister(t->ctx);
-	t->ctx = NULL;
-}
-
-/* Submit the prepared entry and wait for its completion. */
-static int run1(struct t *t, const struct io_unified_sqe *in, struct io_unified_cqe *out)
-{
-	uint32_t idx;
-	int ret;
-
-	if (unified_sq_reserve(&t->sq, 1, &idx) != 1)
-		return -EBUSY;
-	*unified_sq_entry(&t->sq, idx) = *in;
-	unified_sq_entry(&t->sq, idx)->user_data = ++t->ud;
-	unified_sq_submit(&t->sq, 1);
-	ret = unified_enter(t->ctx, 1, 10000);
-	if (ret < 1)
-		return ret < 0 ? ret : -ETIME;
-	if (unified_cq_peek(&t->cq, 1, &idx) != 1)
-		return -EIO;
-	*out = *unified_cq_entry(&t->cq, idx);
-	unified_cq_release(&t->cq, 1);
-	if (out->user_data != t->ud)
-		return -EPROTO;
-	return 0;
+	return out->user_data == t->next_ud ? 0 : -EPROTO;
 }
 
 static int have_nvme(void)
@@ -112,7 +68,7 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 }
 
 /* Write @nlb blocks at @slba from buffer 0.., read into buffer 128.., compare. */
-static void wrv(struct t *t, uint64_t slba, uint32_t nlb, uint32_t seed)
+static void wrv(struct tu_ctx *t, uint64_t slba, uint32_t nlb, uint32_t seed)
 {
 	uint32_t len = nlb * t->info.lba_size;
 	struct io_unified_sqe s;
@@ -136,7 +92,7 @@ static void identify_checks(const char *ng, uint32_t want_lbs, uint64_t want_nlb
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct t t;
+	struct tu_ctx t;
 	uint64_t nsze;
 	uint32_t nsid, list[4];
 	uint8_t *id;
@@ -168,7 +124,7 @@ static void identify_checks(const char *ng, uint32_t want_lbs, uint64_t want_nlb
 	memcpy(list, id, sizeof(list));
 	CHECK(list[0] == 1 && list[1] == 2 && list[2] == 0, "active ns list %u %u %u", list[0],
 	      list[1], list[2]);
-	t_close(&t);
+	tu_close(&t);
 }
 
 static void test_identify_512(void) { NEED_NVME(); identify_checks(ng512, 512, (256u << 20) / 512); }
@@ -176,14 +132,14 @@ static void test_identify_4k(void) { NEED_NVME(); identify_checks(ng4k, 4096, (6
 
 static void rw_checks(const char *ng, uint32_t mode)
 {
-	struct t t;
+	struct tu_ctx t;
 
 	REQUIRE(t_open(&t, ng, mode, 0) == 0, "register %s", ng);
 	wrv(&t, 0, 1, 1);
 	wrv(&t, 100, 8 * 512 / t.info.lba_size ? 8 * 512 / t.info.lba_size : 1, 2);
 	wrv(&t, 1000, (128 * 1024) / t.info.lba_size, 3);		/* exactly MDTS */
 	wrv(&t, t.info.nlba - 1, 1, 4);					/* last LBA */
-	t_close(&t);
+	tu_close(&t);
 }
 
 static void test_rw_512_kick(void) { NEED_NVME(); rw_checks(ng512, UNIFIED_MODE_KICK); }
@@ -191,52 +147,49 @@ static void test_rw_4k_kick(void) { NEED_NVME(); rw_checks(ng4k, UNIFIED_MODE_KI
 static void test_rw_512_thread(void) { NEED_NVME(); rw_checks(ng512, UNIFIED_MODE_THREAD); }
 static void test_rw_4k_thread(void) { NEED_NVME(); rw_checks(ng4k, UNIFIED_MODE_THREAD); }
 
-static void test_batch_qd32(void)
+/* 32 commands of 4 KiB at LBA 2000.., buffer @first_buf.., in one batch;
+ * returns how many completed with a non-zero status, or -1 on a stall. */
+static int batch32(struct tu_ctx *t, uint8_t opcode, uint32_t first_buf)
 {
-	struct t t;
-	uint32_t idx, i, got = 0, lbs;
-	int ret;
+	uint32_t nlb = 4096 / t->info.lba_size, idx, i, got = 0, bad = 0;
 
-	NEED_NVME();
-	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
-	lbs = t.info.lba_size;
+	if (unified_sq_reserve(&t->sq, 32, &idx) != 32)
+		return -1;
 	for (i = 0; i < 32; i++)
-		fill(t.buf + i * 4096, 4096, 100 + i);
-	REQUIRE(unified_sq_reserve(&t.sq, 32, &idx) == 32, "reserve 32");
-	for (i = 0; i < 32; i++)
-		unified_prep_write(unified_sq_entry(&t.sq, idx + i), t.info.nsid, 2000 + i * (4096 / lbs),
-				   4096 / lbs, i * 4096, 4096, i);
-	unified_sq_submit(&t.sq, 32);
+		unified_prep_rw(unified_sq_entry(&t->sq, idx + i), opcode, t->info.nsid, 2000 + i * nlb,
+				nlb, (uint64_t)(first_buf + i) * 4096, 4096, i);
+	unified_sq_submit(&t->sq, 32);
 	while (got < 32) {
 		uint32_t n;
 
-		ret = unified_enter(t.ctx, 1, 10000);
-		REQUIRE(ret > 0, "enter %d", ret);
-		n = unified_cq_peek(&t.cq, 64, &idx);
-		for (uint32_t k = 0; k < n; k++)
-			CHECK(unified_cq_entry(&t.cq, idx + k)->status == 0, "write status");
-		unified_cq_release(&t.cq, n);
+		if (unified_enter(t->ctx, 1, 10000) <= 0)
+			return -1;
+		n = unified_cq_peek(&t->cq, 64, &idx);
+		for (i = 0; i < n; i++)
+			bad += unified_cq_entry(&t->cq, idx + i)->status != 0;
+		unified_cq_release(&t->cq, n);
 		got += n;
 	}
-	memset(t.buf + 64 * 4096, 0, 32 * 4096);
-	REQUIRE(unified_sq_reserve(&t.sq, 32, &idx) == 32, "reserve 32");
-	for (i = 0; i < 32; i++)
-		unified_prep_read(unified_sq_entry(&t.sq, idx + i), t.info.nsid, 2000 + i * (4096 / lbs),
-				  4096 / lbs, (64 + i) * 4096, 4096, i);
-	unified_sq_submit(&t.sq, 32);
-	for (got = 0; got < 32;) {
-		uint32_t n;
+	return (int)bad;
+}
 
-		ret = unified_enter(t.ctx, 1, 10000);
-		REQUIRE(ret > 0, "enter %d", ret);
-		n = unified_cq_peek(&t.cq, 64, &idx);
-		for (uint32_t k = 0; k < n; k++)
-			CHECK(unified_cq_entry(&t.cq, idx + k)->status == 0, "read status");
-		unified_cq_release(&t.cq, n);
-		got += n;
-	}
+static void test_batch_qd32(void)
+{
+	struct tu_ctx t;
+	uint32_t i;
+	int bad;
+
+	NEED_NVME();
+	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
+	for (i = 0; i < 32; i++)
+		fill(t.buf + i * 4096, 4096, 100 + i);
+	bad = batch32(&t, IO_UNIFIED_NVME_CMD_WRITE, 0);
+	CHECK(bad == 0, "QD32 writes: %d failed (-1 = stalled)", bad);
+	memset(t.buf + 64 * 4096, 0, 32 * 4096);
+	bad = batch32(&t, IO_UNIFIED_NVME_CMD_READ, 64);
+	CHECK(bad == 0, "QD32 reads: %d failed (-1 = stalled)", bad);
 	CHECK(memcmp(t.buf, t.buf + 64 * 4096, 32 * 4096) == 0, "QD32 data mismatch");
-	t_close(&t);
+	tu_close(&t);
 }
 
 static void cmds_checks(const char *ng)
@@ -244,7 +197,7 @@ static void cmds_checks(const char *ng)
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
 	struct unified_dsm_range *r;
-	struct t t;
+	struct tu_ctx t;
 	uint32_t lbs, nlb8k;
 	uint8_t zero[8192] = { 0 };
 
@@ -324,7 +277,7 @@ static void cmds_checks(const char *ng)
 	CHECK(IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_INVALID_FIELD, "over-MDTS status 0x%x", c.status);
 	CHECK((c.flags & IO_UNIFIED_CQE_F_HOST) && c.res == -E2BIG, "over-MDTS flags 0x%x res %d",
 	      c.flags, c.res);
-	t_close(&t);
+	tu_close(&t);
 }
 
 static void test_cmds_512(void) { NEED_NVME(); cmds_checks(ng512); }
@@ -334,7 +287,7 @@ static void test_admin(void)
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct t t;
+	struct tu_ctx t;
 	uint32_t tmp;
 
 	NEED_NVME();
@@ -376,7 +329,7 @@ static void test_admin(void)
 	REQUIRE(run1(&t, &s, &c) == 0, "get features 2");
 	CHECK(c.status == 0 && (c.result & 0xffff) == 350, "temperature threshold 0x%llx",
 	      (unsigned long long)c.result);
-	t_close(&t);
+	tu_close(&t);
 }
 
 static long nvme_io_irqs(void)
@@ -417,7 +370,7 @@ static void test_iopoll(void)
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct t t;
+	struct tu_ctx t;
 	long before, after;
 	int i, io_poll;
 
@@ -433,7 +386,7 @@ static void test_iopoll(void)
 		printf("  no poll queues (io_poll=%d): fell back to interrupts, %ld IRQs for 2 I/Os\n",
 		       io_poll, after - before);
 		CHECK(after - before >= 2, "no interrupts seen although not polled");
-		t_close(&t);
+		tu_close(&t);
 		return;
 	}
 	CHECK(t.info.iopoll == 1, "poll queues present but iopoll not used");
@@ -450,12 +403,12 @@ static void test_iopoll(void)
 	unified_prep_identify(&s, 0x01, 0, 8 * 4096, 0);
 	REQUIRE(run1(&t, &s, &c) == 0, "identify on iopoll ctx");
 	CHECK(c.status == 0, "identify on iopoll ctx status 0x%x res %d", c.status, c.res);
-	t_close(&t);
+	tu_close(&t);
 
 	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_THREAD, UNIFIED_OPT_IOPOLL) == 0, "register iopoll thread");
 	CHECK(t.info.iopoll == 1, "4k namespace not polled");
 	wrv(&t, 300, 2, 22);
-	t_close(&t);
+	tu_close(&t);
 }
 
 static void test_nvme_cli_crosscheck(void)
@@ -464,7 +417,7 @@ static void test_nvme_cli_crosscheck(void)
 	struct io_unified_cqe c;
 	char cmd[256], line[256];
 	uint8_t back[4096];
-	struct t t;
+	struct tu_ctx t;
 	FILE *f;
 	int mdts = -1, fd;
 
@@ -491,7 +444,7 @@ static void test_nvme_cli_crosscheck(void)
 	CHECK(read(fd, back, sizeof(back)) == 4096, "short cli.bin");
 	close(fd);
 	CHECK(memcmp(back, t.buf, 4096) == 0, "nvme-cli reads different data than we wrote");
-	t_close(&t);
+	tu_close(&t);
 }
 
 /* Without CAP_SYS_ADMIN, registration must fail and say what is missing. */
@@ -509,7 +462,7 @@ static void test_no_cap_sys_admin(void)
 	pid = fork();
 	REQUIRE(pid >= 0, "fork");
 	if (pid == 0) {
-		struct t t;
+		struct tu_ctx t;
 		int ret;
 
 		close(pipefd[0]);
@@ -550,7 +503,7 @@ static void test_storm(void)
 	static const uint8_t ops[] = { 0x00, 0x01, 0x02, 0x05, 0x08, 0x09, 0x04, 0x0c, 0x7c, 0x81 };
 	const uint32_t total = 5000;
 	uint32_t sent = 0, got = 0, errors = 0, idx;
-	struct t t;
+	struct tu_ctx t;
 	int ret;
 
 	NEED_NVME();
@@ -600,7 +553,7 @@ static void test_storm(void)
 	printf("  storm: %u SQEs in, %u CQEs out, %u with an error status\n", sent, got, errors);
 	CHECK(sent == got, "entries in %u != completions out %u", sent, got);
 	CHECK(errors > total / 2, "too few errors (%u) for random input", errors);
-	t_close(&t);
+	tu_close(&t);
 }
 
 int main(int argc, char **argv)

@@ -227,10 +227,9 @@ static void reap(struct fz *f)
 
 static int fz_open(struct fz *f, uint32_t mode, uint32_t lba_size, uint64_t n)
 {
-	struct unified_opts o = { .mode = mode, .flags = UNIFIED_OPT_CREATE | UNIFIED_OPT_USER_ENGINE,
-				  .lba_size = lba_size, .file_size = 8 << 20, .idle_spin_us = 30 };
-	struct tu_ctx *t = &f->t;
-	int ret;
+	struct tu_geom g = { .sq = SQ_N, .cq = CQ_N, .nbuf = NBUF, .bufsz = BSZ, .mode = mode,
+			     .file_size = 8 << 20, .lba_size = lba_size, .idle_spin_us = 30,
+			     .file = mode ? "fuzz-thread.img" : "fuzz-kick.img" };
 
 	memset(f, 0, sizeof(*f));
 	f->n = n;
@@ -240,23 +239,7 @@ static int fz_open(struct fz *f, uint32_t mode, uint32_t lba_size, uint64_t n)
 	f->want = calloc(n ? n : 1, 1);
 	if (!f->ud || !f->off || !f->want || !tu_tmpdir())
 		return -ENOMEM;
-	t->reg.region_ptr = (uintptr_t)&t->desc;
-	t->reg.nvme_dev_path = (uintptr_t)tu_path(mode ? "fuzz-thread.img" : "fuzz-kick.img");
-	t->reg.sq_entries = SQ_N;
-	t->reg.cq_entries = CQ_N;
-	t->reg.buffer_entries = NBUF;
-	t->reg.buffer_entry_size = BSZ;
-	ret = unified_register(&t->reg, &o, &t->ctx);
-	if (ret) {
-		printf("  register: %s (%s)\n", strerror(-ret), unified_errmsg());
-		t->ctx = NULL;
-		return ret;
-	}
-	unified_sq_init(t->ctx, &t->sq);
-	unified_cq_init(t->ctx, &t->cq);
-	unified_target_info(t->ctx, &t->info);
-	t->buf = unified_buffers(t->ctx);
-	return 0;
+	return tu_open(&f->t, &g);
 }
 
 static void fz_close(struct fz *f)

@@ -1,6 +1,16 @@
-# io_unified build.  `make` builds the library, tools, examples and tests;
-# `make SAN=asan` / `make SAN=tsan` build sanitizer variants in their own dir;
-# `make check` runs the whole test suite (tests/run.sh); `make install`.
+# io_unified build.
+#
+#   make                  library, tools, examples, tests (into build/)
+#   make SAN=asan|tsan    sanitizer variants (into build-asan/, build-tsan/)
+#   make SAN=fuzz         libFuzzer variant, needs CC=clang (into build-fuzz/)
+#   make check            the whole test suite (tests/run.sh)
+#   make install          honours DESTDIR, PREFIX, LIBDIR, INCDIR, BINDIR
+#
+# Packager conventions: CC, CFLAGS, CPPFLAGS and LDFLAGS from the command
+# line or the environment are used (CFLAGS defaults to -g -O2); the flags the
+# build needs are appended to them.  WERROR=0 turns -Werror off (it is on by
+# default, for developers).  Dependencies come from -MMD, so a changed
+# header rebuilds exactly what includes it.
 VERSION    := 0.1.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local
@@ -9,51 +19,69 @@ INCDIR     ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 DESTDIR    ?=
 
-CC         ?= gcc
 SAN        ?=
 BUILD      ?= build$(if $(SAN),-$(SAN))
-OPT        ?= -O2
+WERROR     ?= 1
+CFLAGS     ?= -g -O2
+
 CFLAGS_SAN_asan := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # -Wno-tsan: GCC 12+ warns that TSan does not model atomic_thread_fence
 # (unified_smp_mb); every shared word is accessed atomically anyway.
 CFLAGS_SAN_tsan := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
-WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
-BASECFLAGS := -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Iinclude -Ilib $(CFLAGS_SAN_$(SAN))
-LIBCFLAGS  := $(BASECFLAGS) -fPIC -fvisibility=hidden
+# libFuzzer: the library and harnesses carry coverage; only the harness
+# executables link the fuzzer's main (tests/fuzz/).
+CFLAGS_SAN_fuzz := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+SANFLAGS   := $(CFLAGS_SAN_$(SAN))
+
+WARN       := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
+	      -Wmissing-prototypes -Wno-missing-field-initializers
+override CFLAGS += -std=gnu11 $(WARN) $(SANFLAGS) -MMD -MP
+override CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ilib
+LIBCFLAGS  := -fPIC -fvisibility=hidden
 LDLIBS     := -luring -lpthread
-LDSAN      := $(CFLAGS_SAN_$(SAN))
+override LDFLAGS += $(SANFLAGS)
 
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB_OBJS   := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
 STATIC     := $(BUILD)/lib/libunified.a
 SHARED     := $(BUILD)/lib/libunified.so.$(VERSION)
 
+# Programs: one .c each under tools/, examples/ and tests/<tier>/.  Code
+# shared by several tools lives in tools/lib/, by several tests in
+# tests/lib/; each is compiled once into a static library they link.
 TOOL_SRCS  := $(wildcard tools/*.c)
 TOOLS      := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+TOOLLIB_SRCS := $(wildcard tools/lib/*.c)
+TOOLLIB    := $(BUILD)/tools/lib/libtools.a
 EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
 TEST_SRCS  := $(wildcard tests/unit/*.c tests/target/*.c tests/stress/*.c tests/nvme/*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-HDRS       := $(wildcard include/*.h lib/*.h tests/*.h tests/*/*.h)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TESTLIB    := $(BUILD)/tests/lib/libtest.a
+FUZZ_SRCS  := $(wildcard tests/fuzz/*.c)
+FUZZERS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(FUZZ_SRCS))
 
-.PHONY: all lib tools examples tests check install uninstall clean static-guest
+.PHONY: all lib tools examples tests fuzzers check install uninstall clean
 all: lib tools examples tests
 lib: $(STATIC) $(SHARED) $(BUILD)/libunified.pc
 tools: $(TOOLS)
 examples: $(EXAMPLES)
 tests: $(TESTS)
+fuzzers: $(FUZZERS)
 
-$(BUILD)/lib/%.o: lib/%.c $(HDRS)
+$(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBCFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(SHARED): $(LIB_OBJS) lib/libunified.map
 	$(CC) -shared -Wl,-soname,libunified.so.$(SOVERSION) -Wl,--version-script=lib/libunified.map \
-		$(LDSAN) -o $@ $(LIB_OBJS) $(LDLIBS)
+		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 	ln -sf libunified.so.$(VERSION) $(BUILD)/lib/libunified.so.$(SOVERSION)
 	ln -sf libunified.so.$(SOVERSION) $(BUILD)/lib/libunified.so
 
@@ -62,17 +90,45 @@ $(BUILD)/libunified.pc: libunified.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# Helper libraries of the tools and the tests.
+$(BUILD)/tools/lib/%.o: tools/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itools/lib $(CFLAGS) -c -o $@ $<
+$(TOOLLIB): $(patsubst tools/lib/%.c,$(BUILD)/tools/lib/%.o,$(TOOLLIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/tests/lib/%.o: tests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -c -o $@ $<
+$(TESTLIB): $(patsubst tests/lib/%.c,$(BUILD)/tests/lib/%.o,$(TESTLIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
 # Programs link the static library so tests, tools and the QEMU guest use
 # exactly this build.  STATIC_EXE=1 makes fully static binaries (guest).
 EXE_LDFLAGS := $(if $(STATIC_EXE),-static)
-$(BUILD)/%: %.c $(STATIC) $(HDRS)
+$(BUILD)/tools/%: tools/%.c $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASECFLAGS) -Itests -o $@ $< $(STATIC) $(LDSAN) $(EXE_LDFLAGS) $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) -Itools/lib $(CFLAGS) -o $@ $< $(TOOLLIB) $(STATIC) $(LDFLAGS) \
+		$(EXE_LDFLAGS) $(LDLIBS) -lm
+$(BUILD)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(EXE_LDFLAGS) $(LDLIBS) -lm
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TESTLIB) \
+		$(STATIC) $(LDFLAGS) $(LDLIBS) -lm
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -o $@ $< $(TESTLIB) $(STATIC) $(LDFLAGS) \
+		$(EXE_LDFLAGS) $(LDLIBS) -lm
 
 check: all
 	tests/run.sh
 
-install: lib
+install: lib tools
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
 	install -m 644 include/io_unified.h include/libunified.h $(DESTDIR)$(INCDIR)
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)
@@ -86,6 +142,9 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/io_unified.h $(DESTDIR)$(INCDIR)/libunified.h
 	rm -f $(DESTDIR)$(LIBDIR)/libunified.* $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
+	rm -f $(patsubst tools/%.c,$(DESTDIR)$(BINDIR)/%,$(TOOL_SRCS))
 
 clean:
-	rm -rf build build-asan build-tsan build-guest
+	rm -rf build build-asan build-tsan build-fuzz build-guest
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

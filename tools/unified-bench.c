@@ -45,16 +45,7 @@
 #include <linux/nvme_ioctl.h>
 #include <liburing.h>
 #include "libunified.h"
-
-#ifndef IORING_SETUP_SQE128
-#define IORING_SETUP_SQE128	(1U << 10)
-#endif
-#ifndef IORING_SETUP_CQE32
-#define IORING_SETUP_CQE32	(1U << 11)
-#endif
-#ifndef IORING_URING_CMD_FIXED
-#define IORING_URING_CMD_FIXED	(1U << 0)
-#endif
+#include "uapi_compat.h"	/* the one copy of newer io_uring/NVMe uapi constants */
 
 #define NSEC_PER_SEC		1000000000ull
 #define DEFAULT_SEED		0x756e6966696564ull	/* "unified" */

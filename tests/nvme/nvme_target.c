@@ -22,59 +22,53 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 static const char *ng512 = "/dev/ng0n1", *ng4k = "/dev/ng0n2", *ctrl = "/dev/nvme0";
 
 /* The guest tests drive contexts through the shared test helpers. */
-static int t_open(struct tu_ctx *t, const char *path, uint32_t mode, uint32_t flags)
+static int t_open(struct th_ctx *t, const char *path, uint32_t mode, uint32_t flags)
 {
-	struct tu_geom g = { .sq = 64, .cq = 128, .nbuf = 256, .bufsz = 4096, .mode = mode,
+	struct th_opts g = { .sq = 64, .cq = 128, .nbuf = 256, .bufsz = 4096, .mode = mode,
 			     .path = path, .flags = flags };
 
-	return tu_open(t, &g);
+	return th_open(t, &g);
 }
 
 /* Submit the prepared entry, wait for its completion, check user_data. */
-static int run1(struct tu_ctx *t, const struct io_unified_sqe *in, struct io_unified_cqe *out)
+static int run1(struct th_ctx *t, const struct io_unified_sqe *in, struct io_unified_cqe *out)
 {
 	struct io_unified_sqe s = *in;
 	int ret;
 
 	s.user_data = ++t->next_ud;
-	ret = tu_submit1(t, &s, out);
+	ret = th_exec(t, &s, out);
 	if (ret)
 		return ret;
 	return out->user_data == t->next_ud ? 0 : -EPROTO;
 }
 
-static int have_nvme(void)
+/* 0, or TH_SKIP outside the QEMU guest. */
+static int need_nvme(void)
 {
 	struct stat st;
 
-	return stat(ng512, &st) == 0 && S_ISCHR(st.st_mode) && geteuid() == 0;
+	if (stat(ng512, &st) == 0 && S_ISCHR(st.st_mode) && geteuid() == 0)
+		return 0;
+	return th_skip("no NVMe generic node %s (or not root): this test runs in the QEMU guest, "
+		       "see tests/qemu/", ng512);
 }
 
-#define NEED_NVME() do { if (!have_nvme()) SKIP("no NVMe generic node %s (or not root): " \
-	"this test runs in the QEMU guest, see tests/qemu/", ng512); } while (0)
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	for (size_t i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		p[i] = (uint8_t)(seed >> 16);
-	}
-}
+#define NEED_NVME() NEED(need_nvme())
 
 /* Write @nlb blocks at @slba from buffer 0.., read into buffer 128.., compare. */
-static void wrv(struct tu_ctx *t, uint64_t slba, uint32_t nlb, uint32_t seed)
+static void wrv(struct th_ctx *t, uint64_t slba, uint32_t nlb, uint32_t seed)
 {
 	uint32_t len = nlb * t->info.lba_size;
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
 
-	fill(t->buf, len, seed);
+	th_fill(t->buf, len, seed);
 	memset(t->buf + 128 * 4096, 0xee, len);
 	unified_prep_write(&s, t->info.nsid, slba, nlb, 0, len, 0);
 	REQUIRE(run1(t, &s, &c) == 0, "write did not complete");
@@ -92,7 +86,7 @@ static void identify_checks(const char *ng, uint32_t want_lbs, uint64_t want_nlb
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint64_t nsze;
 	uint32_t nsid, list[4];
 	uint8_t *id;
@@ -124,7 +118,7 @@ static void identify_checks(const char *ng, uint32_t want_lbs, uint64_t want_nlb
 	memcpy(list, id, sizeof(list));
 	CHECK(list[0] == 1 && list[1] == 2 && list[2] == 0, "active ns list %u %u %u", list[0],
 	      list[1], list[2]);
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void test_identify_512(void) { NEED_NVME(); identify_checks(ng512, 512, (256u << 20) / 512); }
@@ -132,14 +126,14 @@ static void test_identify_4k(void) { NEED_NVME(); identify_checks(ng4k, 4096, (6
 
 static void rw_checks(const char *ng, uint32_t mode)
 {
-	struct tu_ctx t;
+	struct th_ctx t;
 
 	REQUIRE(t_open(&t, ng, mode, 0) == 0, "register %s", ng);
 	wrv(&t, 0, 1, 1);
 	wrv(&t, 100, 8 * 512 / t.info.lba_size ? 8 * 512 / t.info.lba_size : 1, 2);
 	wrv(&t, 1000, (128 * 1024) / t.info.lba_size, 3);		/* exactly MDTS */
 	wrv(&t, t.info.nlba - 1, 1, 4);					/* last LBA */
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void test_rw_512_kick(void) { NEED_NVME(); rw_checks(ng512, UNIFIED_MODE_KICK); }
@@ -149,7 +143,7 @@ static void test_rw_4k_thread(void) { NEED_NVME(); rw_checks(ng4k, UNIFIED_MODE_
 
 /* 32 commands of 4 KiB at LBA 2000.., buffer @first_buf.., in one batch;
  * returns how many completed with a non-zero status, or -1 on a stall. */
-static int batch32(struct tu_ctx *t, uint8_t opcode, uint32_t first_buf)
+static int batch32(struct th_ctx *t, uint8_t opcode, uint32_t first_buf)
 {
 	uint32_t nlb = 4096 / t->info.lba_size, idx, i, got = 0, bad = 0;
 
@@ -175,21 +169,21 @@ static int batch32(struct tu_ctx *t, uint8_t opcode, uint32_t first_buf)
 
 static void test_batch_qd32(void)
 {
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint32_t i;
 	int bad;
 
 	NEED_NVME();
 	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
 	for (i = 0; i < 32; i++)
-		fill(t.buf + i * 4096, 4096, 100 + i);
+		th_fill(t.buf + i * 4096, 4096, 100 + i);
 	bad = batch32(&t, IO_UNIFIED_NVME_CMD_WRITE, 0);
 	CHECK(bad == 0, "QD32 writes: %d failed (-1 = stalled)", bad);
 	memset(t.buf + 64 * 4096, 0, 32 * 4096);
 	bad = batch32(&t, IO_UNIFIED_NVME_CMD_READ, 64);
 	CHECK(bad == 0, "QD32 reads: %d failed (-1 = stalled)", bad);
 	CHECK(memcmp(t.buf, t.buf + 64 * 4096, 32 * 4096) == 0, "QD32 data mismatch");
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void cmds_checks(const char *ng)
@@ -197,7 +191,7 @@ static void cmds_checks(const char *ng)
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
 	struct unified_dsm_range *r;
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint32_t lbs, nlb8k;
 	uint8_t zero[8192] = { 0 };
 
@@ -277,7 +271,7 @@ static void cmds_checks(const char *ng)
 	CHECK(IO_UNIFIED_STATUS_SC(c.status) == IO_UNIFIED_SC_INVALID_FIELD, "over-MDTS status 0x%x", c.status);
 	CHECK((c.flags & IO_UNIFIED_CQE_F_HOST) && c.res == -E2BIG, "over-MDTS flags 0x%x res %d",
 	      c.flags, c.res);
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void test_cmds_512(void) { NEED_NVME(); cmds_checks(ng512); }
@@ -287,7 +281,7 @@ static void test_admin(void)
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint32_t tmp;
 
 	NEED_NVME();
@@ -329,7 +323,7 @@ static void test_admin(void)
 	REQUIRE(run1(&t, &s, &c) == 0, "get features 2");
 	CHECK(c.status == 0 && (c.result & 0xffff) == 350, "temperature threshold 0x%llx",
 	      (unsigned long long)c.result);
-	tu_close(&t);
+	th_close(&t);
 }
 
 static long nvme_io_irqs(void)
@@ -370,7 +364,7 @@ static void test_iopoll(void)
 {
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct tu_ctx t;
+	struct th_ctx t;
 	long before, after;
 	int i, io_poll;
 
@@ -386,7 +380,7 @@ static void test_iopoll(void)
 		printf("  no poll queues (io_poll=%d): fell back to interrupts, %ld IRQs for 2 I/Os\n",
 		       io_poll, after - before);
 		CHECK(after - before >= 2, "no interrupts seen although not polled");
-		tu_close(&t);
+		th_close(&t);
 		return;
 	}
 	CHECK(t.info.iopoll == 1, "poll queues present but iopoll not used");
@@ -403,12 +397,12 @@ static void test_iopoll(void)
 	unified_prep_identify(&s, 0x01, 0, 8 * 4096, 0);
 	REQUIRE(run1(&t, &s, &c) == 0, "identify on iopoll ctx");
 	CHECK(c.status == 0, "identify on iopoll ctx status 0x%x res %d", c.status, c.res);
-	tu_close(&t);
+	th_close(&t);
 
 	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_THREAD, UNIFIED_OPT_IOPOLL) == 0, "register iopoll thread");
 	CHECK(t.info.iopoll == 1, "4k namespace not polled");
 	wrv(&t, 300, 2, 22);
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void test_nvme_cli_crosscheck(void)
@@ -417,7 +411,7 @@ static void test_nvme_cli_crosscheck(void)
 	struct io_unified_cqe c;
 	char cmd[256], line[256];
 	uint8_t back[4096];
-	struct tu_ctx t;
+	struct th_ctx t;
 	FILE *f;
 	int mdts = -1, fd;
 
@@ -433,7 +427,7 @@ static void test_nvme_cli_crosscheck(void)
 	CHECK(mdts == 5, "nvme-cli says mdts %d", mdts);
 
 	REQUIRE(t_open(&t, ng4k, UNIFIED_MODE_KICK, 0) == 0, "register");
-	fill(t.buf, 4096, 77);
+	th_fill(t.buf, 4096, 77);
 	unified_prep_write(&s, t.info.nsid, 1234, 1, 0, 4096, 0);
 	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "write");
 	snprintf(cmd, sizeof(cmd), "nvme read /dev/nvme0n2 --start-block=1234 --block-count=0 "
@@ -444,7 +438,7 @@ static void test_nvme_cli_crosscheck(void)
 	CHECK(read(fd, back, sizeof(back)) == 4096, "short cli.bin");
 	close(fd);
 	CHECK(memcmp(back, t.buf, 4096) == 0, "nvme-cli reads different data than we wrote");
-	tu_close(&t);
+	th_close(&t);
 }
 
 /* Without CAP_SYS_ADMIN, registration must fail and say what is missing. */
@@ -462,7 +456,7 @@ static void test_no_cap_sys_admin(void)
 	pid = fork();
 	REQUIRE(pid >= 0, "fork");
 	if (pid == 0) {
-		struct tu_ctx t;
+		struct th_ctx t;
 		int ret;
 
 		close(pipefd[0]);
@@ -503,7 +497,7 @@ static void test_storm(void)
 	static const uint8_t ops[] = { 0x00, 0x01, 0x02, 0x05, 0x08, 0x09, 0x04, 0x0c, 0x7c, 0x81 };
 	const uint32_t total = 5000;
 	uint32_t sent = 0, got = 0, errors = 0, idx;
-	struct tu_ctx t;
+	struct th_ctx t;
 	int ret;
 
 	NEED_NVME();
@@ -553,7 +547,7 @@ static void test_storm(void)
 	printf("  storm: %u SQEs in, %u CQEs out, %u with an error status\n", sent, got, errors);
 	CHECK(sent == got, "entries in %u != completions out %u", sent, got);
 	CHECK(errors > total / 2, "too few errors (%u) for random input", errors);
-	tu_close(&t);
+	th_close(&t);
 }
 
 int main(int argc, char **argv)

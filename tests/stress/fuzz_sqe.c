@@ -15,8 +15,8 @@
  * nothing is consumed until it is restored; a bad CQ consumer stops the
  * engine from taking SQEs, and once restored no CQE is lost.
  */
-#include "harness.h"
-#include "testutil.h"
+#include <time.h>
+#include "helpers.h"
 
 #define NBUF 64u
 #define BSZ 4096u
@@ -27,7 +27,7 @@
 static uint64_t count = 200000, seed;
 
 struct fz {
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint64_t rs;
 	uint64_t n;		/* SQEs to send */
 	uint64_t sent, done;
@@ -62,7 +62,7 @@ static int known_io_opcode(uint8_t op)
 }
 
 /* The documented rules: 1 if @s must fail, 0 if it may succeed. */
-static int must_fail(const struct tu_ctx *t, const struct io_unified_sqe *s)
+static int must_fail(const struct th_ctx *t, const struct io_unified_sqe *s)
 {
 	const struct io_unified_nvme_cmd *nc = &s->nvme_cmd;
 	int admin = s->flags & IO_UNIFIED_SQE_F_ADMIN;
@@ -107,14 +107,14 @@ static void gen_random(struct fz *f, struct io_unified_sqe *s)
 	size_t i;
 
 	for (i = 0; i < sizeof(*s) / 8; i++)
-		w[i] = tu_rand(&f->rs);
+		w[i] = th_rand_next(&f->rs);
 }
 
 static const uint8_t io_ops[] = { 0x00, 0x01, 0x02, 0x05, 0x08, 0x09 };
 
 static void gen_random_valid_op(struct fz *f, struct io_unified_sqe *s)
 {
-	uint64_t r = tu_rand(&f->rs);
+	uint64_t r = th_rand_next(&f->rs);
 
 	gen_random(f, s);
 	s->nvme_cmd.opcode = io_ops[r % sizeof(io_ops)];
@@ -128,7 +128,7 @@ static void gen_random_valid_op(struct fz *f, struct io_unified_sqe *s)
 /* Mostly valid commands; returns 2 if it built one that must succeed. */
 static int gen_structured(struct fz *f, struct io_unified_sqe *s)
 {
-	uint64_t r = tu_rand(&f->rs), r2 = tu_rand(&f->rs);
+	uint64_t r = th_rand_next(&f->rs), r2 = th_rand_next(&f->rs);
 	uint32_t lba = f->t.info.lba_size, nlb = 1 + (uint32_t)(r % 8);
 	uint64_t nlba = f->t.info.nlba, slba = (r >> 8) % nlba;
 	uint64_t off = ((r >> 32) % NBUF) * BSZ;
@@ -227,7 +227,7 @@ static void reap(struct fz *f)
 
 static int fz_open(struct fz *f, uint32_t mode, uint32_t lba_size, uint64_t n)
 {
-	struct tu_geom g = { .sq = SQ_N, .cq = CQ_N, .nbuf = NBUF, .bufsz = BSZ, .mode = mode,
+	struct th_opts g = { .sq = SQ_N, .cq = CQ_N, .nbuf = NBUF, .bufsz = BSZ, .mode = mode,
 			     .file_size = 8 << 20, .lba_size = lba_size, .idle_spin_us = 30,
 			     .file = mode ? "fuzz-thread.img" : "fuzz-kick.img" };
 
@@ -237,14 +237,14 @@ static int fz_open(struct fz *f, uint32_t mode, uint32_t lba_size, uint64_t n)
 	f->ud = calloc(n ? n : 1, sizeof(*f->ud));
 	f->off = calloc(n ? n : 1, sizeof(*f->off));
 	f->want = calloc(n ? n : 1, 1);
-	if (!f->ud || !f->off || !f->want || !tu_tmpdir())
+	if (!f->ud || !f->off || !f->want || !th_tmpdir())
 		return -ENOMEM;
-	return tu_open(&f->t, &g);
+	return th_open(&f->t, &g);
 }
 
 static void fz_close(struct fz *f)
 {
-	tu_close(&f->t);
+	th_close(&f->t);
 	free(f->ud);
 	free(f->off);
 	free(f->want);
@@ -257,7 +257,7 @@ static void put(struct fz *f, uint32_t idx, struct io_unified_sqe *s, int want)
 {
 	uint64_t seq = f->sent++;
 
-	s->user_data = (tu_rand(&f->rs) << 32) | seq;
+	s->user_data = (th_rand_next(&f->rs) << 32) | seq;
 	f->ud[seq] = s->user_data;
 	f->off[seq] = s->buf_offset;
 	f->want[seq] = (uint8_t)(must_fail(&f->t, s) ? 1 : want);
@@ -279,10 +279,10 @@ static int wait_some(struct fz *f, uint32_t min)
 
 static void fuzz_loop(struct fz *f, uint32_t mode)
 {
-	uint64_t t0 = tu_now_ns();
+	uint64_t t0 = th_now_ns();
 
 	while (f->done < f->n) {
-		uint64_t r = tu_rand(&f->rs);
+		uint64_t r = th_rand_next(&f->rs);
 		uint32_t want = 1 + (uint32_t)(r % 32), idx, k, n = 0;
 		int ret;
 
@@ -292,7 +292,7 @@ static void fuzz_loop(struct fz *f, uint32_t mode)
 			n = unified_sq_reserve(&f->t.sq, want, &idx);
 		for (k = 0; k < n; k++) {
 			struct io_unified_sqe s;
-			int g = (int)((tu_rand(&f->rs) >> 7) % 10), w = 0;
+			int g = (int)((th_rand_next(&f->rs) >> 7) % 10), w = 0;
 
 			if (g < 4) {
 				gen_random(f, &s);
@@ -326,7 +326,7 @@ static void fuzz_loop(struct fz *f, uint32_t mode)
 	       "%llu failed as they must, %llu errors total, %.2f s\n", mode ? "thread" : "kick",
 	       (unsigned long long)f->sent, (unsigned long long)f->gen[0], (unsigned long long)f->gen[1],
 	       (unsigned long long)f->gen[2], (unsigned long long)f->must_fail_ok,
-	       (unsigned long long)f->statuses_nonzero, (tu_now_ns() - t0) / 1e9);
+	       (unsigned long long)f->statuses_nonzero, (th_now_ns() - t0) / 1e9);
 }
 
 static void check_fz(struct fz *f)

@@ -19,8 +19,7 @@
 #include <sched.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 static uint64_t n_entries = 2000000;
 static uint64_t n_reads = 40000;
@@ -97,7 +96,7 @@ static void *producer(void *arg)
 	uint64_t seq = 0, rs = sh->prod_seed;
 
 	while (seq < sh->total) {
-		uint64_t r = tu_rand(&rs);
+		uint64_t r = th_rand_next(&rs);
 		uint32_t want = 1 + (uint32_t)(r % sh->size), idx, i, n;
 
 		if (want > sh->total - seq)
@@ -145,7 +144,7 @@ static void *consumer(void *arg)
 	uint32_t empty = 0;
 
 	while (seq < sh->total) {
-		uint64_t r = tu_rand(&rs);
+		uint64_t r = th_rand_next(&rs);
 		uint32_t want = 1 + (uint32_t)(r % sh->size), idx, i, n;
 
 		n = unified_cq_peek(&cq, want, &idx);
@@ -202,7 +201,7 @@ static void run_ring(size_t esize, uint32_t size, uint64_t total)
 {
 	struct shared *sh = calloc(1, sizeof(*sh));
 	pthread_t p, c;
-	uint64_t t0 = tu_now_ns();
+	uint64_t t0 = th_now_ns();
 
 	REQUIRE(sh, "no memory");
 	sh->esize = esize;
@@ -222,7 +221,7 @@ static void run_ring(size_t esize, uint32_t size, uint64_t total)
 	pthread_join(c, NULL);
 	printf("  %zu-byte entries, ring %u: %llu entries in %.2f s, %llu cancels, %llu un-peeks, "
 	       "%llu sleeps, %llu wakeups\n", esize, size, (unsigned long long)sh->consumed,
-	       (tu_now_ns() - t0) / 1e9, (unsigned long long)sh->cancels,
+	       (th_now_ns() - t0) / 1e9, (unsigned long long)sh->cancels,
 	       (unsigned long long)sh->unpeeks, (unsigned long long)sh->sleeps,
 	       (unsigned long long)sh->wakeups);
 	CHECK(sh->consumed == total, "consumed %llu of %llu", (unsigned long long)sh->consumed,
@@ -279,17 +278,17 @@ static void t_engine_thread_mode(void)
 				      .buffer_entry_size = 4096 };
 	struct unified_opts o = { .mode = UNIFIED_MODE_THREAD, .flags = UNIFIED_OPT_USER_ENGINE,
 				  .idle_spin_us = 20 };
-	const char *path = tu_path("tsan-small.img");
+	const char *path = th_path("tsan-small.img");
 	struct unified_ctx *ctx = NULL;
 	struct unified_sq sq;
 	struct unified_cq cq;
 	struct unified_stats st;
 	uint32_t free_bufs[E_NBUF], nfree = E_NBUF, i;
-	uint64_t sent = 0, done = 0, bad = 0, rs = seed ^ 0x77, kicks = 0, t0 = tu_now_ns();
+	uint64_t sent = 0, done = 0, bad = 0, rs = seed ^ 0x77, kicks = 0, t0 = th_now_ns();
 	uint8_t *bufs, *seen;
 	int ret;
 
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
+	NEED(th_need_tmpdir());
 	REQUIRE(make_file(path) == 0, "cannot write %s", path);
 	seen = calloc(n_reads / 8 + 1, 1);
 	REQUIRE(seen, "no memory");
@@ -306,7 +305,7 @@ static void t_engine_thread_mode(void)
 		free_bufs[i] = i;
 
 	while (done < n_reads) {
-		uint64_t r = tu_rand(&rs);
+		uint64_t r = th_rand_next(&rs);
 		uint32_t want = 1 + (uint32_t)(r % 16), idx, n, k;
 		int waitret;
 
@@ -363,7 +362,7 @@ static void t_engine_thread_mode(void)
 	}
 	CHECK(unified_get_stats(ctx, &st) == 0, "stats");
 	printf("  engine thread: %llu reads in %.2f s, %llu kicks, %llu engine sleeps\n",
-	       (unsigned long long)done, (tu_now_ns() - t0) / 1e9, (unsigned long long)kicks,
+	       (unsigned long long)done, (th_now_ns() - t0) / 1e9, (unsigned long long)kicks,
 	       (unsigned long long)st.sleeps);
 	CHECK(done == n_reads, "%llu of %llu reads completed", (unsigned long long)done,
 	      (unsigned long long)n_reads);
@@ -379,15 +378,16 @@ static void t_engine_thread_mode(void)
 /* Drain and unregister while the engine thread is busy with queued work. */
 static void t_engine_thread_teardown(void)
 {
-	struct tu_ctx t;
-	struct tu_geom g = { 32, 64, 32, 4096, UNIFIED_MODE_THREAD, 1 << 20, "tsan-td.img" };
+	struct th_ctx t;
+	struct th_opts g = { .sq = 32, .cq = 64, .nbuf = 32, .bufsz = 4096, .mode = UNIFIED_MODE_THREAD,
+			     .file_size = 1 << 20, .file = "tsan-td.img" };
 	int round;
 
 	for (round = 0; round < 20; round++) {
 		uint32_t idx, n, k, got = 0;
 		int ret;
 
-		REQUIRE(tu_open(&t, &g) == 0, "register");
+		REQUIRE(th_open(&t, &g) == 0, "register");
 		n = unified_sq_reserve(&t.sq, 32, &idx);
 		for (k = 0; k < n; k++)
 			unified_prep_read(unified_sq_entry(&t.sq, idx + k), 1, k, 1, (uint64_t)k * 4096,
@@ -403,7 +403,7 @@ static void t_engine_thread_teardown(void)
 			}
 			CHECK(got == n, "round %d: %u CQEs after drain for %u SQEs", round, got, n);
 		}
-		tu_close(&t);
+		th_close(&t);
 	}
 }
 

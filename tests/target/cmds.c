@@ -8,7 +8,7 @@
  * neighbours keep their pattern, deallocated ranges are holes in the file
  * behind the namespace, rejected commands change nothing.
  */
-#include "target_common.h"
+#include "helpers.h"
 
 #define CDW12_FUA	(1u << 30)
 #define CDW12_DEAC	(1u << 25)
@@ -19,7 +19,7 @@ static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) 
 
 /* LBAs per 4 KiB: ranges in these units are whole blocks of the file
  * system behind the target, so a deallocation leaves a real hole. */
-static uint32_t u4k(const struct tt_ctx *c)
+static uint32_t u4k(const struct th_ctx *c)
 {
 	return 4096 / c->lba;
 }
@@ -33,19 +33,19 @@ struct area {
 	uint8_t *got;
 };
 
-static bool area_init(struct tt_ctx *c, struct area *a, uint32_t nlb)
+static bool area_init(struct th_ctx *c, struct area *a, uint32_t nlb)
 {
 	size_t len = (size_t)nlb * c->lba;
 
 	a->nlb = nlb;
-	a->base = tt_rand_below((c->nlba - nlb) / u4k(c)) * u4k(c);
-	a->seed = tt_rand();
+	a->base = th_rand_below((c->nlba - nlb) / u4k(c)) * u4k(c);
+	a->seed = th_rand();
 	a->want = malloc(len);
 	a->got = malloc(len);
 	if (!a->want || !a->got)
 		return false;
-	tt_fill(a->want, len, a->seed);
-	return tt_raw_write(c, a->base, nlb, a->want) == 0;
+	th_fill(a->want, len, a->seed);
+	return th_raw_write(c, a->base, nlb, a->want) == 0;
 }
 
 static void area_free(struct area *a)
@@ -55,26 +55,26 @@ static void area_free(struct area *a)
 }
 
 /* Expect LBAs [slba, slba+nlb) of the area to be zero from now on. */
-static void area_zero(const struct tt_ctx *c, struct area *a, uint64_t slba, uint32_t nlb)
+static void area_zero(const struct th_ctx *c, struct area *a, uint64_t slba, uint32_t nlb)
 {
 	memset(a->want + (slba - a->base) * c->lba, 0, (size_t)nlb * c->lba);
 }
 
 /* The device (raw) and an engine read both match the expectation. */
-static void area_verify(struct tt_ctx *c, struct area *a, const char *what)
+static void area_verify(struct th_ctx *c, struct area *a, const char *what)
 {
 	size_t len = (size_t)a->nlb * c->lba;
 	long d;
 
-	CHECK(tt_raw_read(c, a->base, a->nlb, a->got) == 0, "raw read: %s", strerror(errno));
-	d = tt_diff(a->got, a->want, len);
+	CHECK(th_raw_read(c, a->base, a->nlb, a->got) == 0, "raw read: %s", strerror(errno));
+	d = th_diff(a->got, a->want, len);
 	CHECK(d < 0, "%s: device byte %ld (LBA %" PRIu64 ") is 0x%02x, expected 0x%02x", what, d,
 	      a->base + (uint64_t)(d < 0 ? 0 : d) / c->lba, d < 0 ? 0 : a->got[d],
 	      d < 0 ? 0 : a->want[d]);
-	if (len <= TT_MAX_XFER) {
+	if (len <= TH_MAX_XFER) {
 		memset(c->buf + (2u << 20), 0xcc, len);
-		if (tt_read(c, a->base, a->nlb, 2u << 20) == 0) {
-			d = tt_diff(c->buf + (2u << 20), a->want, len);
+		if (th_read(c, a->base, a->nlb, 2u << 20) == 0) {
+			d = th_diff(c->buf + (2u << 20), a->want, len);
 			CHECK(d < 0, "%s: engine read differs at byte %ld", what, d);
 		}
 	}
@@ -82,16 +82,16 @@ static void area_verify(struct tt_ctx *c, struct area *a, const char *what)
 
 /* --------------------------------------------------------------- Flush */
 
-static void cmd_flush(struct tt_ctx *c)
+static void cmd_flush(struct th_ctx *c)
 {
 	struct io_unified_sqe s;
 	uint32_t nlb = 16 * u4k(c);
-	uint64_t slba = tt_rand_below(c->nlba - nlb);
+	uint64_t slba = th_rand_below(c->nlba - nlb);
 	uint8_t *raw = malloc(64 << 10);
 
 	REQUIRE(raw, "no memory");
-	tt_fill(c->buf, 64 << 10, tt_rand());
-	if (tt_write(c, slba, nlb, 0) == 0) {
+	th_fill(c->buf, 64 << 10, th_rand());
+	if (th_write(c, slba, nlb, 0) == 0) {
 		unified_prep_flush(&s, c->nsid, 0xf1);
 		EXEC_EXPECT(c, &s, ST_OK, 0);
 		/* NSID FFFFFFFFh: flush all namespaces. */
@@ -102,7 +102,7 @@ static void cmd_flush(struct tt_ctx *c)
 		s.buf_offset = 8192;
 		s.len = 4096;
 		EXEC_EXPECT(c, &s, ST_OK, 0);
-		CHECK(tt_raw_read(c, slba, nlb, raw) == 0, "raw read");
+		CHECK(th_raw_read(c, slba, nlb, raw) == 0, "raw read");
 		CHECK(!memcmp(raw, c->buf, 64 << 10), "data differs after flush");
 	}
 	free(raw);
@@ -110,7 +110,7 @@ static void cmd_flush(struct tt_ctx *c)
 
 /* --------------------------------------------------------- Write Zeroes */
 
-static void wz(struct tt_ctx *c, uint64_t slba, uint32_t nlb, bool deac, uint64_t ud)
+static void wz(struct th_ctx *c, uint64_t slba, uint32_t nlb, bool deac, uint64_t ud)
 {
 	struct io_unified_sqe s;
 
@@ -120,18 +120,18 @@ static void wz(struct tt_ctx *c, uint64_t slba, uint32_t nlb, bool deac, uint64_
 	EXEC_EXPECT(c, &s, ST_OK, 0);
 }
 
-static void check_hole(struct tt_ctx *c, uint64_t slba, uint32_t nlb, const char *what)
+static void check_hole(struct th_ctx *c, uint64_t slba, uint32_t nlb, const char *what)
 {
 	int h;
 
-	if (!tt_holes_ok)
+	if (!th_holes_ok())
 		return;
-	h = tt_is_hole(tt_cur, slba * c->lba, (uint64_t)nlb * c->lba);
+	h = th_is_hole(th_cur, slba * c->lba, (uint64_t)nlb * c->lba);
 	CHECK(h == 1, "%s: LBAs %" PRIu64 "+%u are not a hole in %s (%d)", what, slba, nlb,
-	      tt_cur->kind == TT_FILE ? "the file" : "the backing file", h);
+	      th_cur->kind == TH_FILE ? "the file" : "the backing file", h);
 }
 
-static void cmd_write_zeroes(struct tt_ctx *c)
+static void cmd_write_zeroes(struct th_ctx *c)
 {
 	uint32_t u = u4k(c);
 	struct area a;
@@ -156,15 +156,15 @@ static void cmd_write_zeroes(struct tt_ctx *c)
 	/* The last LBA of the namespace. */
 	wz(c, c->nlba - 1, 1, true, 0x24);
 	wz(c, c->nlba - 1, 1, false, 0x25);
-	if (tt_cur->kind == TT_FILE) {
-		CHECK(!stat(tt_cur->path, &st) && (uint64_t)st.st_size == TT_DEV_BYTES,
+	if (th_cur->kind == TH_FILE) {
+		CHECK(!stat(th_cur->path, &st) && (uint64_t)st.st_size == TH_DEV_BYTES,
 		      "write zeroes changed the file size to %lld", (long long)st.st_size);
 	}
 	area_free(&a);
 }
 
 /* The largest Write Zeroes (NLB 0FFFFh, or the whole namespace). */
-static void cmd_write_zeroes_large(struct tt_ctx *c)
+static void cmd_write_zeroes_large(struct th_ctx *c)
 {
 	uint32_t nlb = c->nlba < 65536 ? (uint32_t)c->nlba : 65536, i;
 	uint64_t slba = c->nlba - nlb;
@@ -176,11 +176,11 @@ static void cmd_write_zeroes_large(struct tt_ctx *c)
 		uint64_t probe[4] = { slba, slba + nlb / 3, slba + nlb / 2 + 1, slba + nlb - 1 };
 
 		for (i = 0; i < 4; i++)
-			REQUIRE(tt_raw_pattern(c, probe[i], 1, tt_rand()) == 0, "raw write");
+			REQUIRE(th_raw_pattern(c, probe[i], 1, th_rand()) == 0, "raw write");
 		wz(c, slba, nlb, deac, 0x30 + deac);
 		for (i = 0; i < 4; i++) {
-			CHECK(tt_raw_read(c, probe[i], 1, got) == 0, "raw read");
-			CHECK(tt_nonzero(got, c->lba) < 0, "LBA %" PRIu64 " not zero after %u-LBA WZ%s",
+			CHECK(th_raw_read(c, probe[i], 1, got) == 0, "raw read");
+			CHECK(th_nonzero(got, c->lba) < 0, "LBA %" PRIu64 " not zero after %u-LBA WZ%s",
 			      probe[i], nlb, deac ? "+DEAC" : "");
 		}
 	}
@@ -189,14 +189,14 @@ static void cmd_write_zeroes_large(struct tt_ctx *c)
 
 /* --------------------------------------------------- Dataset Management */
 
-static void put_range(struct tt_ctx *c, uint64_t off, uint32_t i, uint64_t slba, uint32_t nlb)
+static void put_range(struct th_ctx *c, uint64_t off, uint32_t i, uint64_t slba, uint32_t nlb)
 {
 	struct unified_dsm_range r = { .cattr = 0, .nlb = nlb, .slba = slba };
 
 	memcpy(c->buf + off + 16u * i, &r, sizeof(r));
 }
 
-static int dsm(struct tt_ctx *c, uint32_t nr, uint64_t off, uint32_t cdw11, uint16_t want, uint64_t ud)
+static int dsm(struct th_ctx *c, uint32_t nr, uint64_t off, uint32_t cdw11, uint16_t want, uint64_t ud)
 {
 	struct io_unified_sqe s;
 
@@ -207,7 +207,7 @@ static int dsm(struct tt_ctx *c, uint32_t nr, uint64_t off, uint32_t cdw11, uint
 
 /* Several ranges deallocated in one command read back as zeros; the gaps
  * between them keep their data; a zero-length range is ignored. */
-static void cmd_dsm_deallocate(struct tt_ctx *c)
+static void cmd_dsm_deallocate(struct th_ctx *c)
 {
 	uint32_t u = u4k(c);
 	uint64_t off = 64 << 10;
@@ -233,7 +233,7 @@ static void cmd_dsm_deallocate(struct tt_ctx *c)
 }
 
 /* The maximum of 256 ranges, every other LBA of an area. */
-static void cmd_dsm_256(struct tt_ctx *c)
+static void cmd_dsm_256(struct th_ctx *c)
 {
 	uint64_t off = 64 << 10;
 	struct area a;
@@ -251,7 +251,7 @@ static void cmd_dsm_256(struct tt_ctx *c)
 }
 
 /* Without the AD attribute DSM is a hint: success, nothing changes. */
-static void cmd_dsm_no_ad(struct tt_ctx *c)
+static void cmd_dsm_no_ad(struct th_ctx *c)
 {
 	uint32_t u = u4k(c);
 	uint64_t off = 64 << 10;
@@ -268,7 +268,7 @@ static void cmd_dsm_no_ad(struct tt_ctx *c)
 
 /* One range past the end fails the whole command with LBA Out of Range
  * and nothing is deallocated, not even the valid ranges before it. */
-static void cmd_dsm_past_end(struct tt_ctx *c)
+static void cmd_dsm_past_end(struct th_ctx *c)
 {
 	uint32_t u = u4k(c);
 	uint64_t off = 64 << 10;
@@ -296,7 +296,7 @@ static void cmd_dsm_past_end(struct tt_ctx *c)
 }
 
 /* A range list shorter than NR says is an invalid field. */
-static void cmd_dsm_short_list(struct tt_ctx *c)
+static void cmd_dsm_short_list(struct th_ctx *c)
 {
 	struct io_unified_sqe s;
 	struct area a;
@@ -313,29 +313,29 @@ static void cmd_dsm_short_list(struct tt_ctx *c)
 
 /* ------------------------------------------------------------- Compare */
 
-static void cmp_sqe(struct tt_ctx *c, struct io_unified_sqe *s, uint64_t slba, uint32_t nlb,
+static void cmp_sqe(struct th_ctx *c, struct io_unified_sqe *s, uint64_t slba, uint32_t nlb,
 		    uint64_t off, uint64_t ud)
 {
 	unified_prep_rw(s, IO_UNIFIED_NVME_CMD_COMPARE, c->nsid, slba, nlb, off, nlb * c->lba, ud);
 }
 
-static void cmd_compare(struct tt_ctx *c)
+static void cmd_compare(struct th_ctx *c)
 {
-	const uint32_t sizes[] = { 512, 4096, 65536, TT_MAX_XFER };
+	const uint32_t sizes[] = { 512, 4096, 65536, TH_MAX_XFER };
 	struct io_unified_sqe s;
-	uint8_t *save = malloc(TT_MAX_XFER), *raw = malloc(TT_MAX_XFER);
+	uint8_t *save = malloc(TH_MAX_XFER), *raw = malloc(TH_MAX_XFER);
 	size_t i;
 
 	REQUIRE(save && raw, "no memory");
 	for (i = 0; i < 4 && !h_case_failed; i++) {
 		uint32_t len = sizes[i], nlb = len / c->lba;
-		uint64_t slba, seed = tt_rand();
+		uint64_t slba, seed = th_rand();
 
 		if (len % c->lba)
 			continue;
-		slba = tt_rand_below(c->nlba - nlb + 1);
-		REQUIRE(tt_raw_pattern(c, slba, nlb, seed) == 0, "raw write");
-		tt_fill(c->buf, len, seed);
+		slba = th_rand_below(c->nlba - nlb + 1);
+		REQUIRE(th_raw_pattern(c, slba, nlb, seed) == 0, "raw write");
+		th_fill(c->buf, len, seed);
 		memcpy(save, c->buf, len);
 		cmp_sqe(c, &s, slba, nlb, 0, 0x50 + i);
 		EXEC_EXPECT(c, &s, ST_OK, len);
@@ -351,12 +351,12 @@ static void cmd_compare(struct tt_ctx *c)
 		c->buf[0] ^= 0x80;
 		/* neither the buffer nor the device was changed by Compare */
 		CHECK(!memcmp(save, c->buf, len), "Compare modified the data buffer");
-		CHECK(tt_raw_read(c, slba, nlb, raw) == 0 && !memcmp(raw, save, len),
+		CHECK(th_raw_read(c, slba, nlb, raw) == 0 && !memcmp(raw, save, len),
 		      "Compare modified the device");
 	}
 	/* Compare at the last LBA, and with FUA (allowed on Compare). */
-	REQUIRE(tt_raw_pattern(c, c->nlba - 1, 1, 77) == 0, "raw write");
-	tt_fill(c->buf, c->lba, 77);
+	REQUIRE(th_raw_pattern(c, c->nlba - 1, 1, 77) == 0, "raw write");
+	th_fill(c->buf, c->lba, 77);
 	cmp_sqe(c, &s, c->nlba - 1, 1, 0, 0x80);
 	s.nvme_cmd.cdw12 |= CDW12_FUA;
 	EXEC_EXPECT(c, &s, ST_OK, c->lba);
@@ -366,26 +366,26 @@ static void cmd_compare(struct tt_ctx *c)
 
 /* More Compares at once than the engine has compare buffers: each gets
  * its own verdict. */
-static void cmd_compare_batch(struct tt_ctx *c)
+static void cmd_compare_batch(struct th_ctx *c)
 {
 	enum { N = 24 };
 	struct io_unified_sqe s[N];
 	struct io_unified_cqe q[N];
 	uint32_t nlb = 16384 / c->lba, i;
-	uint64_t base = tt_rand_below(c->nlba / nlb - N) * nlb;
+	uint64_t base = th_rand_below(c->nlba / nlb - N) * nlb;
 	bool seen[N] = { false };
 
 	for (i = 0; i < N; i++) {
-		uint64_t seed = tt_rand();
+		uint64_t seed = th_rand();
 
-		REQUIRE(tt_raw_pattern(c, base + (uint64_t)i * nlb, nlb, seed) == 0, "raw write");
-		tt_fill(c->buf + (uint64_t)i * 16384, 16384, seed);
+		REQUIRE(th_raw_pattern(c, base + (uint64_t)i * nlb, nlb, seed) == 0, "raw write");
+		th_fill(c->buf + (uint64_t)i * 16384, 16384, seed);
 		if (i % 3 == 1)
-			c->buf[(uint64_t)i * 16384 + tt_rand_below(16384)] ^= 0x10;
+			c->buf[(uint64_t)i * 16384 + th_rand_below(16384)] ^= 0x10;
 		cmp_sqe(c, &s[i], base + (uint64_t)i * nlb, nlb, (uint64_t)i * 16384, 0x900 + i);
 	}
-	REQUIRE(tt_submit(c, s, N) == 0, "submit");
-	REQUIRE(tt_reap(c, q, N) == N, "not all %d compares completed", N);
+	REQUIRE(th_submit(c, s, N) == 0, "submit");
+	REQUIRE(th_reap(c, q, N) == N, "not all %d compares completed", N);
 	for (i = 0; i < N; i++) {
 		uint32_t j = (uint32_t)(q[i].user_data - 0x900);
 
@@ -397,7 +397,7 @@ static void cmd_compare_batch(struct tt_ctx *c)
 
 /* ------------------------------------------------------------ Identify */
 
-static int identify(struct tt_ctx *c, uint8_t cns, uint32_t nsid, uint16_t want, uint64_t off)
+static int identify(struct th_ctx *c, uint8_t cns, uint32_t nsid, uint16_t want, uint64_t off)
 {
 	struct io_unified_sqe s;
 
@@ -406,7 +406,7 @@ static int identify(struct tt_ctx *c, uint8_t cns, uint32_t nsid, uint16_t want,
 	return EXEC_EXPECT(c, &s, want, 4096);
 }
 
-static void cmd_identify_ctrl(struct tt_ctx *c)
+static void cmd_identify_ctrl(struct th_ctx *c)
 {
 	const uint8_t *d = c->buf + 4096;
 	struct io_unified_sqe s;
@@ -429,9 +429,9 @@ static void cmd_identify_ctrl(struct tt_ctx *c)
 	for (i = 4; i < 72; i++)
 		CHECK(d[i] >= 0x20 && d[i] < 0x7f, "SN/MN/FR byte %d is 0x%02x, not ASCII", i, d[i]);
 	CHECK(!memcmp(d + 24, "io_unified", 10), "MN '%.40s'", (const char *)d + 24);
-	CHECK(!memcmp(d + 4, tt_cur->kind == TT_FILE ? "unified-file" : "unified-blk",
-		      tt_cur->kind == TT_FILE ? 12 : 11), "SN '%.20s'", (const char *)d + 4);
-	CHECK(tt_nonzero(d + 1024, 3072) < 0, "bytes 1024..4095 not zero (old buffer contents?)");
+	CHECK(!memcmp(d + 4, th_cur->kind == TH_FILE ? "unified-file" : "unified-blk",
+		      th_cur->kind == TH_FILE ? 12 : 11), "SN '%.20s'", (const char *)d + 4);
+	CHECK(th_nonzero(d + 1024, 3072) < 0, "bytes 1024..4095 not zero (old buffer contents?)");
 	/* len 0 in the SQE: the engine derives 4096 for Identify. */
 	memset(c->buf + 8192, 0x5a, 4096);
 	unified_prep_identify(&s, 0x01, 0, 8192, 0x1d99);
@@ -440,7 +440,7 @@ static void cmd_identify_ctrl(struct tt_ctx *c)
 		CHECK(!memcmp(c->buf + 8192, d, 4096), "Identify with derived length differs");
 }
 
-static void cmd_identify_ns(struct tt_ctx *c)
+static void cmd_identify_ns(struct th_ctx *c)
 {
 	const uint8_t *d = c->buf + 4096;
 	uint32_t lbaf;
@@ -450,20 +450,20 @@ static void cmd_identify_ns(struct tt_ctx *c)
 	CHECK(le64(d + 0) == c->nlba, "NSZE %" PRIu64 " != capacity %" PRIu64, le64(d), c->nlba);
 	CHECK(le64(d + 8) == c->nlba, "NCAP %" PRIu64, le64(d + 8));
 	CHECK(le64(d + 16) <= c->nlba, "NUSE %" PRIu64, le64(d + 16));
-	CHECK(le64(d) * c->lba == TT_DEV_BYTES, "NSZE x LBA size != device bytes");
+	CHECK(le64(d) * c->lba == TH_DEV_BYTES, "NSZE x LBA size != device bytes");
 	CHECK(d[25] == 0 && (d[26] & 0x0f) == 0, "NLBAF %u FLBAS 0x%x", d[25], d[26]);
 	lbaf = le32(d + 128);
 	CHECK(((lbaf >> 16) & 0xff) == c->info.lba_shift,
 	      "LBADS %u != lba shift %u", (lbaf >> 16) & 0xff, c->info.lba_shift);
-	CHECK((1u << ((lbaf >> 16) & 0xff)) == tt_cur->lba_size, "LBADS %u for %u-byte LBAs",
-	      (lbaf >> 16) & 0xff, tt_cur->lba_size);
+	CHECK((1u << ((lbaf >> 16) & 0xff)) == th_cur->lba_size, "LBADS %u for %u-byte LBAs",
+	      (lbaf >> 16) & 0xff, th_cur->lba_size);
 	CHECK((lbaf & 0xffff) == 0, "LBAF0 MS %u: no metadata expected", lbaf & 0xffff);
 	CHECK((d[33] & 0x7) == 1 && (d[33] & 0x8), "DLFEAT 0x%02x: deallocated blocks must read "
 	      "as zeros and Write Zeroes must support DEAC", d[33]);
-	CHECK(tt_nonzero(d + 192, 4096 - 192) < 0, "bytes 192..4095 not zero");
+	CHECK(th_nonzero(d + 192, 4096 - 192) < 0, "bytes 192..4095 not zero");
 }
 
-static void cmd_identify_nslist(struct tt_ctx *c)
+static void cmd_identify_nslist(struct th_ctx *c)
 {
 	const uint8_t *d = c->buf + 4096;
 	const uint32_t empty[] = { 1, 2, 0xfffffffdu };
@@ -471,17 +471,17 @@ static void cmd_identify_nslist(struct tt_ctx *c)
 
 	if (identify(c, 0x02, 0, ST_OK, 4096) == 0) {
 		CHECK(le32(d) == 1, "first active NSID %u, expected 1", le32(d));
-		CHECK(tt_nonzero(d + 4, 4092) < 0, "more than one active NSID listed");
+		CHECK(th_nonzero(d + 4, 4092) < 0, "more than one active NSID listed");
 	}
 	for (i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
 		if (identify(c, 0x02, empty[i], ST_OK, 4096) == 0)
-			CHECK(tt_nonzero(d, 4096) < 0, "list above NSID 0x%x is not empty", empty[i]);
+			CHECK(th_nonzero(d, 4096) < 0, "list above NSID 0x%x is not empty", empty[i]);
 	identify(c, 0x02, 0xfffffffeu, ST_INV_NS, 4096);
 	identify(c, 0x02, 0xffffffffu, ST_INV_NS, 4096);
 }
 
 /* Identify failures leave the buffer alone. */
-static void cmd_identify_errors(struct tt_ctx *c)
+static void cmd_identify_errors(struct th_ctx *c)
 {
 	const uint8_t cns_bad[] = { 0x03, 0x04, 0x05, 0x10, 0x11, 0x12, 0x13, 0x1f, 0xff };
 	const uint32_t ns_bad[] = { 0, 2, 0xffffffffu };
@@ -511,7 +511,7 @@ static void cmd_identify_errors(struct tt_ctx *c)
 
 int main(int argc, char **argv)
 {
-	static const struct tt_case cases[] = {
+	static const struct th_case cases[] = {
 		{ "flush", cmd_flush, false },
 		{ "write_zeroes", cmd_write_zeroes, false },
 		{ "write_zeroes_large", cmd_write_zeroes_large, false },
@@ -528,5 +528,5 @@ int main(int argc, char **argv)
 		{ "identify_errors", cmd_identify_errors, false },
 	};
 
-	return tt_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+	return th_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -6,27 +6,30 @@
  * IO_UNIFIED_CQE_F_HOST on host-made statuses.  A rejected command must not
  * touch the device or the buffer.
  */
-#include "target_common.h"
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include "helpers.h"
 
 /* Put a known pattern on the last 16 LBAs; returns its seed. */
-static uint64_t tail_pattern(struct tt_ctx *c)
+static uint64_t tail_pattern(struct th_ctx *c)
 {
-	uint64_t seed = tt_rand();
+	uint64_t seed = th_rand();
 
-	if (tt_raw_pattern(c, c->nlba - 16, 16, seed))
+	if (th_raw_pattern(c, c->nlba - 16, 16, seed))
 		return 0;
 	return seed;
 }
 
 /* The last 16 LBAs still hold the pattern of @seed. */
-static bool tail_intact(struct tt_ctx *c, uint64_t seed)
+static bool tail_intact(struct th_ctx *c, uint64_t seed)
 {
 	size_t len = 16u * c->lba;
 	uint8_t *want = malloc(len), *got = malloc(len);
-	bool ok = want && got && !tt_raw_read(c, c->nlba - 16, 16, got);
+	bool ok = want && got && !th_raw_read(c, c->nlba - 16, 16, got);
 
 	if (ok) {
-		tt_fill(want, len, seed);
+		th_fill(want, len, seed);
 		ok = !memcmp(want, got, len);
 	}
 	free(want);
@@ -34,7 +37,7 @@ static bool tail_intact(struct tt_ctx *c, uint64_t seed)
 	return ok;
 }
 
-static void prep(struct tt_ctx *c, struct io_unified_sqe *s, uint8_t op, uint64_t slba, uint32_t nlb,
+static void prep(struct th_ctx *c, struct io_unified_sqe *s, uint8_t op, uint64_t slba, uint32_t nlb,
 		 uint64_t off, uint64_t ud)
 {
 	if (op == IO_UNIFIED_NVME_CMD_WRITE_ZEROES)
@@ -47,7 +50,7 @@ static const uint8_t range_ops[] = { IO_UNIFIED_NVME_CMD_READ, IO_UNIFIED_NVME_C
 				     IO_UNIFIED_NVME_CMD_COMPARE, IO_UNIFIED_NVME_CMD_WRITE_ZEROES };
 
 /* Read/Write/Compare/Write Zeroes past the last LBA and straddling it. */
-static void err_past_end(struct tt_ctx *c)
+static void err_past_end(struct th_ctx *c)
 {
 	struct { uint64_t slba; uint32_t nlb; } bad[] = {
 		{ c->nlba, 1 }, { c->nlba - 1, 2 }, { c->nlba - 8, 16 }, { c->nlba + 1000, 1 },
@@ -64,11 +67,11 @@ static void err_past_end(struct tt_ctx *c)
 			int st;
 
 			/* keep data commands within MDTS so only the range is wrong */
-			if (range_ops[k] != IO_UNIFIED_NVME_CMD_WRITE_ZEROES && nlb * c->lba > TT_MAX_XFER)
-				nlb = TT_MAX_XFER / c->lba;
-			size_t blen = (size_t)nlb * c->lba > TT_MAX_XFER ? TT_MAX_XFER : (size_t)nlb * c->lba;
+			if (range_ops[k] != IO_UNIFIED_NVME_CMD_WRITE_ZEROES && nlb * c->lba > TH_MAX_XFER)
+				nlb = TH_MAX_XFER / c->lba;
+			size_t blen = (size_t)nlb * c->lba > TH_MAX_XFER ? TH_MAX_XFER : (size_t)nlb * c->lba;
 
-			tt_fill(c->buf, blen, tt_rand());
+			th_fill(c->buf, blen, th_rand());
 			memcpy(c->buf + (2u << 20), c->buf, blen);
 			prep(c, &s, range_ops[k], bad[i].slba, nlb, 0, (k << 8) | i);
 			st = EXEC_EXPECT(c, &s, ST_LBA_RANGE, 0);
@@ -84,7 +87,7 @@ static void err_past_end(struct tt_ctx *c)
 	}
 	CHECK(tail_intact(c, seed), "a rejected command changed the last LBAs");
 	/* The very last LBA itself is fine for every command. */
-	tt_fill(c->buf, c->lba, seed ^ 1);
+	th_fill(c->buf, c->lba, seed ^ 1);
 	for (k = 0; k < sizeof(range_ops); k++) {
 		struct io_unified_sqe s;
 
@@ -94,30 +97,30 @@ static void err_past_end(struct tt_ctx *c)
 }
 
 /* SLBA values whose byte offset or end wrap around 2^64. */
-static void err_slba_overflow(struct tt_ctx *c)
+static void err_slba_overflow(struct th_ctx *c)
 {
 	const struct { uint64_t slba; uint32_t nlb; } bad[] = {
 		{ UINT64_MAX, 1 }, { UINT64_MAX - 1, 4 }, { UINT64_MAX - 2, 8 },
 		{ 1ull << 63, 1 }, { (UINT64_MAX >> 9) + 1, 1 }, { (UINT64_MAX >> 12) + 1, 1 },
 		{ 1ull << 32, 1 }, { (1ull << 32) + 5, 1 },
 	};
-	uint64_t seed = tail_pattern(c), head_seed = tt_rand();
+	uint64_t seed = tail_pattern(c), head_seed = th_rand();
 	uint8_t *head = malloc(16u * c->lba), *got = malloc(16u * c->lba);
 	size_t i, k;
 
 	REQUIRE(seed && head && got, "set-up failed");
-	REQUIRE(tt_raw_pattern(c, 0, 16, head_seed) == 0, "raw write");
+	REQUIRE(th_raw_pattern(c, 0, 16, head_seed) == 0, "raw write");
 	for (k = 0; k < sizeof(range_ops); k++)
 		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			struct io_unified_sqe s;
 
-			tt_fill(c->buf, (size_t)bad[i].nlb * c->lba, tt_rand());	/* <= 8 LBAs */
+			th_fill(c->buf, (size_t)bad[i].nlb * c->lba, th_rand());	/* <= 8 LBAs */
 			prep(c, &s, range_ops[k], bad[i].slba, bad[i].nlb, 0, 0xe000 + (k << 8) + i);
 			EXEC_EXPECT(c, &s, ST_LBA_RANGE, 0);
 		}
 	/* A wrapped offset must not have landed at the start of the device. */
-	tt_fill(head, 16u * c->lba, head_seed);
-	CHECK(tt_raw_read(c, 0, 16, got) == 0 && !memcmp(head, got, 16u * c->lba),
+	th_fill(head, 16u * c->lba, head_seed);
+	CHECK(th_raw_read(c, 0, 16, got) == 0 && !memcmp(head, got, 16u * c->lba),
 	      "an overflowing command changed the first LBAs");
 	CHECK(tail_intact(c, seed), "an overflowing command changed the last LBAs");
 	free(head);
@@ -125,7 +128,7 @@ static void err_slba_overflow(struct tt_ctx *c)
 }
 
 /* Unknown I/O and admin opcodes: Invalid Command Opcode, nothing done. */
-static void err_invalid_opcode(struct tt_ctx *c)
+static void err_invalid_opcode(struct th_ctx *c)
 {
 	const uint8_t io_ops[] = { 0x7f, 0x04, 0x0d, 0x11, 0x80, 0x81, 0xff };
 	const uint8_t admin_ops[] = { 0x7f, 0x01, 0x05, 0xc0, 0xff };
@@ -137,7 +140,7 @@ static void err_invalid_opcode(struct tt_ctx *c)
 		memset(c->buf, 0x3c, 8192);
 		unified_prep_nvme(&s, io_ops[i], c->nsid, 0, 4096, 0xa0a0000000000000ull | i);
 		s.nvme_cmd.cdw12 = 7;
-		REQUIRE(tt_exec(c, &s, &q) == 0, "no completion");
+		REQUIRE(th_exec(c, &s, &q) == 0, "no completion");
 		EXPECT_CQE(&q, &s, ST_INV_OPCODE, 0);
 		CHECK(q.flags & IO_UNIFIED_CQE_F_HOST, "I/O opcode 0x%02x: no HOST flag", io_ops[i]);
 		CHECK(!memcmp(c->buf, c->buf + 4096, 4096), "opcode 0x%02x touched the buffer",
@@ -149,7 +152,7 @@ static void err_invalid_opcode(struct tt_ctx *c)
 	for (i = 0; i < sizeof(admin_ops); i++) {
 		unified_prep_nvme(&s, admin_ops[i], 0, 8192, 4096, 0xadadadad00000000ull | i);
 		s.flags = IO_UNIFIED_SQE_F_ADMIN;
-		REQUIRE(tt_exec(c, &s, &q) == 0, "no completion");
+		REQUIRE(th_exec(c, &s, &q) == 0, "no completion");
 		EXPECT_CQE(&q, &s, ST_INV_OPCODE, 0);
 	}
 	unified_prep_nvme(&s, 0x7f, 0, 0, 0, 0xad7f);
@@ -158,7 +161,7 @@ static void err_invalid_opcode(struct tt_ctx *c)
 }
 
 /* Wrong namespace on I/O commands: Invalid Namespace or Format. */
-static void err_invalid_ns(struct tt_ctx *c)
+static void err_invalid_ns(struct th_ctx *c)
 {
 	const uint32_t ns[] = { 0, 2, 0xfffffffeu, 0xffffffffu };
 	uint64_t seed = tail_pattern(c);
@@ -184,7 +187,7 @@ static void err_invalid_ns(struct tt_ctx *c)
 }
 
 /* SQE fields the engine validates: Invalid Field in Command, no effect. */
-static void err_invalid_field(struct tt_ctx *c)
+static void err_invalid_field(struct th_ctx *c)
 {
 	uint64_t seed = tail_pattern(c), slba = c->nlba - 4;
 	uint32_t len = 4 * c->lba;
@@ -192,9 +195,9 @@ static void err_invalid_field(struct tt_ctx *c)
 	int i;
 
 	REQUIRE(seed, "raw write");
-	tt_fill(c->buf, TT_MAX_XFER + 4096, tt_rand());
+	th_fill(c->buf, TH_MAX_XFER + 4096, th_rand());
 	for (i = 0; i < 16; i++) {
-		tt_sqe_write(c, &s, slba, 4, 0, 0xf1e1d000u + (uint32_t)i);
+		th_prep_write(c, &s, slba, 4, 0, 0xf1e1d000u + (uint32_t)i);
 		switch (i) {
 		case 0: s.len = len - c->lba; break;			/* len != NLB bytes */
 		case 1: s.len = len + c->lba; break;
@@ -212,14 +215,14 @@ static void err_invalid_field(struct tt_ctx *c)
 		case 13: s.nvme_cmd.metadata = 4096; break;		/* no separate metadata */
 		case 14: s.nvme_cmd.metadata_len = 8; break;
 		case 15:						/* beyond MDTS */
-			tt_sqe_write(c, &s, 0, TT_MAX_XFER / c->lba + 1, 0, 0xf1e1d000u + (uint32_t)i);
+			th_prep_write(c, &s, 0, TH_MAX_XFER / c->lba + 1, 0, 0xf1e1d000u + (uint32_t)i);
 			break;
 		}
 		EXEC_EXPECT(c, &s, ST_INV_FIELD, 0);
 	}
 	/* The same on a Read: the buffer stays as it was. */
 	memset(c->buf, 0x99, 2 * len);
-	tt_sqe_read(c, &s, slba, 4, 0, 0xf1e1e000u);
+	th_prep_read(c, &s, slba, 4, 0, 0xf1e1e000u);
 	s.len = len * 2;
 	EXEC_EXPECT(c, &s, ST_INV_FIELD, 0);
 	CHECK(c->buf[0] == 0x99 && c->buf[len] == 0x99 && c->buf[2 * len - 1] == 0x99,
@@ -228,24 +231,24 @@ static void err_invalid_field(struct tt_ctx *c)
 
 	/* What is allowed: data_len == len; len 0 with data_len; len 0 alone
 	 * (derived from NLB); addr set (advisory, ignored). */
-	tt_sqe_read(c, &s, slba, 4, 4096, 0xa1);
+	th_prep_read(c, &s, slba, 4, 4096, 0xa1);
 	s.nvme_cmd.data_len = len;
 	EXEC_EXPECT(c, &s, ST_OK, len);
-	tt_sqe_read(c, &s, slba, 4, 4096, 0xa2);
+	th_prep_read(c, &s, slba, 4, 4096, 0xa2);
 	s.len = 0;
 	s.nvme_cmd.data_len = len;
 	EXEC_EXPECT(c, &s, ST_OK, len);
-	tt_sqe_read(c, &s, slba, 4, 4096, 0xa3);
+	th_prep_read(c, &s, slba, 4, 4096, 0xa3);
 	s.len = 0;
 	EXEC_EXPECT(c, &s, ST_OK, len);
 	memset(c->buf + 8192, 0, len);
-	tt_sqe_read(c, &s, slba, 4, 8192, 0xa4);
+	th_prep_read(c, &s, slba, 4, 8192, 0xa4);
 	s.nvme_cmd.addr = (uintptr_t)c->buf;	/* points elsewhere: must be ignored */
 	if (EXEC_EXPECT(c, &s, ST_OK, len) == 0) {
 		uint8_t *want = malloc(len);
 
 		REQUIRE(want, "no memory");
-		CHECK(tt_raw_read(c, slba, 4, want) == 0, "raw read");
+		CHECK(th_raw_read(c, slba, 4, want) == 0, "raw read");
 		CHECK(!memcmp(want, c->buf + 8192, len), "read did not land at buf_offset");
 		free(want);
 	}
@@ -253,7 +256,7 @@ static void err_invalid_field(struct tt_ctx *c)
 
 /* DSM whose range list lies outside the buffer area (len derived from NR,
  * so only the emulation can check it). */
-static void err_dsm_buffer(struct tt_ctx *c)
+static void err_dsm_buffer(struct th_ctx *c)
 {
 	const uint64_t offs[] = { c->buf_bytes, c->buf_bytes - 8, c->buf_bytes + 4096,
 				  UINT64_MAX - 15, UINT64_MAX & ~4095ull };
@@ -273,7 +276,7 @@ static void err_dsm_buffer(struct tt_ctx *c)
  * One batch mixing successes and every error kind, with unusual user_data
  * and buffer offsets: each CQE is matched to its SQE by user_data alone.
  */
-static void err_cqe_contract(struct tt_ctx *c)
+static void err_cqe_contract(struct th_ctx *c)
 {
 	enum { N = 12 };
 	const uint64_t ud[N] = { 0, UINT64_MAX, 1ull << 63, 0x0123456789abcdefull, 42,
@@ -286,19 +289,19 @@ static void err_cqe_contract(struct tt_ctx *c)
 	uint64_t hi = c->buf_bytes - 4096;
 	int i, j;
 
-	tt_fill(c->buf, c->buf_bytes, tt_rand());
-	tt_sqe_write(c, &s[0], 0, 4096 / c->lba, hi, ud[0]);
+	th_fill(c->buf, c->buf_bytes, th_rand());
+	th_prep_write(c, &s[0], 0, 4096 / c->lba, hi, ud[0]);
 	want[0] = ST_OK; wlen[0] = 4096;
-	tt_sqe_read(c, &s[1], 0, 4096 / c->lba, 4096 * 7 + 512, ud[1]);
+	th_prep_read(c, &s[1], 0, 4096 / c->lba, 4096 * 7 + 512, ud[1]);
 	want[1] = ST_OK; wlen[1] = 4096;
-	tt_sqe_read(c, &s[2], c->nlba, 1, 4096 * 9, ud[2]);
+	th_prep_read(c, &s[2], c->nlba, 1, 4096 * 9, ud[2]);
 	want[2] = ST_LBA_RANGE; wlen[2] = 0;
 	unified_prep_nvme(&s[3], 0x7f, c->nsid, 4096 * 11, 0, ud[3]);
 	want[3] = ST_INV_OPCODE; wlen[3] = 0;
-	tt_sqe_read(c, &s[4], 0, 1, 4096 * 13, ud[4]);
+	th_prep_read(c, &s[4], 0, 1, 4096 * 13, ud[4]);
 	s[4].nvme_cmd.nsid = 9;
 	want[4] = ST_INV_NS; wlen[4] = 0;
-	tt_sqe_read(c, &s[5], 0, 1, 3, ud[5]);
+	th_prep_read(c, &s[5], 0, 1, 3, ud[5]);
 	want[5] = ST_INV_FIELD; wlen[5] = 0;
 	unified_prep_identify(&s[6], 0x01, 0, 4096 * 15, ud[6]);
 	want[6] = ST_OK; wlen[6] = 4096;
@@ -311,11 +314,11 @@ static void err_cqe_contract(struct tt_ctx *c)
 	unified_prep_nvme(&s[10], 0xc1, 0, 4096 * 19, 4096, ud[10]);
 	s[10].flags = IO_UNIFIED_SQE_F_ADMIN;
 	want[10] = ST_INV_OPCODE; wlen[10] = 0;
-	tt_sqe_read(c, &s[11], 0, 1, 1ull << 40, ud[11]);
+	th_prep_read(c, &s[11], 0, 1, 1ull << 40, ud[11]);
 	want[11] = ST_INV_FIELD; wlen[11] = 0;
 
-	REQUIRE(tt_submit(c, s, N) == 0, "submit");
-	REQUIRE(tt_reap(c, q, N) == N, "not all %d completions arrived", N);
+	REQUIRE(th_submit(c, s, N) == 0, "submit");
+	REQUIRE(th_reap(c, q, N) == N, "not all %d completions arrived", N);
 	for (i = 0; i < N; i++) {
 		for (j = 0; j < N && ud[j] != q[i].user_data; j++)
 			;
@@ -327,8 +330,8 @@ static void err_cqe_contract(struct tt_ctx *c)
 			CHECK(q[i].flags & IO_UNIFIED_CQE_F_HOST, "status 0x%x without HOST", want[j]);
 	}
 	/* After all that the target still works. */
-	tt_fill(c->buf, 4096, 1234);
-	if (tt_write(c, 8, 4096 / c->lba, 0) == 0 && tt_read(c, 8, 4096 / c->lba, 4096) == 0)
+	th_fill(c->buf, 4096, 1234);
+	if (th_write(c, 8, 4096 / c->lba, 0) == 0 && th_read(c, 8, 4096 / c->lba, 4096) == 0)
 		CHECK(!memcmp(c->buf, c->buf + 4096, 4096), "I/O after errors is wrong");
 }
 
@@ -337,17 +340,17 @@ static void err_cqe_contract(struct tt_ctx *c)
  * bytes than asked is a Data Transfer Error (host errno -EIO), not success
  * with stale buffer contents.  Files only (a loop device keeps its size).
  */
-static void err_short_transfer(struct tt_ctx *c)
+static void err_short_transfer(struct th_ctx *c)
 {
 	uint64_t half = c->nlba / 2;
 	struct io_unified_sqe s;
 	struct io_unified_cqe q;
 	int fd, i;
 
-	if (tt_cur->kind != TT_FILE)
+	if (th_cur->kind != TH_FILE)
 		SKIP("only a regular file can shrink under the namespace");
-	fd = open(tt_cur->path, O_RDWR | O_CLOEXEC);
-	REQUIRE(fd >= 0, "open %s: %s", tt_cur->path, strerror(errno));
+	fd = open(th_cur->path, O_RDWR | O_CLOEXEC);
+	REQUIRE(fd >= 0, "open %s: %s", th_cur->path, strerror(errno));
 	REQUIRE(ftruncate(fd, (off_t)(half * c->lba)) == 0, "ftruncate: %s", strerror(errno));
 	for (i = 0; i < 3; i++) {
 		uint8_t op = i == 2 ? IO_UNIFIED_NVME_CMD_COMPARE : IO_UNIFIED_NVME_CMD_READ;
@@ -356,7 +359,7 @@ static void err_short_transfer(struct tt_ctx *c)
 		memset(c->buf, 0x6b, 2u * c->lba);
 		unified_prep_rw(&s, op, c->nsid, slba, 2 - (i == 0), 0, (2 - (i == 0)) * c->lba,
 				0x5407 + i);
-		if (tt_exec(c, &s, &q)) {
+		if (th_exec(c, &s, &q)) {
 			CHECK(0, "no completion");
 			break;
 		}
@@ -365,11 +368,11 @@ static void err_short_transfer(struct tt_ctx *c)
 		      "short transfer: flags 0x%x res %d, expected ERRNO and -EIO", q.flags, q.res);
 	}
 	/* Restore the size: the same reads succeed (zeros past the old end). */
-	CHECK(ftruncate(fd, (off_t)TT_DEV_BYTES) == 0, "ftruncate back: %s", strerror(errno));
+	CHECK(ftruncate(fd, (off_t)TH_DEV_BYTES) == 0, "ftruncate back: %s", strerror(errno));
 	close(fd);
 	memset(c->buf, 0x6b, c->lba);
-	if (tt_read(c, c->nlba - 1, 1, 0) == 0)
-		CHECK(tt_nonzero(c->buf, c->lba) < 0, "re-grown range does not read as zeros");
+	if (th_read(c, c->nlba - 1, 1, 0) == 0)
+		CHECK(th_nonzero(c->buf, c->lba) < 0, "re-grown range does not read as zeros");
 }
 
 /*
@@ -381,12 +384,12 @@ static void err_short_transfer(struct tt_ctx *c)
  * (loop's own fallocate path does not check the immutable flag, so Write
  * Zeroes and deallocation are not tried there).  Reads still work.
  */
-static void err_host_errno(struct tt_ctx *c)
+static void err_host_errno(struct th_ctx *c)
 {
 	const uint8_t ops[] = { IO_UNIFIED_NVME_CMD_WRITE, IO_UNIFIED_NVME_CMD_WRITE_ZEROES,
 				IO_UNIFIED_NVME_CMD_DSM };
-	const char *path = tt_cur->kind == TT_FILE ? tt_cur->path : tt_cur->backing;
-	bool file = tt_cur->kind == TT_FILE;
+	const char *path = th_cur->kind == TH_FILE ? th_cur->path : th_cur->backing;
+	bool file = th_cur->kind == TH_FILE;
 	int fd, flags = 0, r;
 	size_t i;
 
@@ -398,7 +401,7 @@ static void err_host_errno(struct tt_ctx *c)
 		close(fd);
 		SKIP("cannot make %.300s immutable: %s", path, strerror(r));
 	}
-	tt_immutable_fd = fd;
+	th_immutable_fd = fd;
 	for (i = 0; i < (file ? sizeof(ops) : 1); i++) {
 		struct io_unified_sqe s;
 		struct io_unified_cqe q;
@@ -414,7 +417,7 @@ static void err_host_errno(struct tt_ctx *c)
 		}
 		if (!file && ops[i] == IO_UNIFIED_NVME_CMD_WRITE)
 			want = 0x4280;	/* Write Fault */
-		if (tt_exec(c, &s, &q)) {
+		if (th_exec(c, &s, &q)) {
 			CHECK(0, "no completion");
 			break;
 		}
@@ -423,17 +426,17 @@ static void err_host_errno(struct tt_ctx *c)
 		      "opcode 0x%02x: flags 0x%x res %d, expected ERRNO and %d", ops[i], q.flags,
 		      q.res, file ? -EPERM : -EIO);
 	}
-	tt_read(c, 64, 8, 0);
+	th_read(c, 64, 8, 0);
 	flags &= ~FS_IMMUTABLE_FL;
 	CHECK(ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0, "clearing immutable: %s", strerror(errno));
-	tt_immutable_fd = -1;
+	th_immutable_fd = -1;
 	close(fd);
-	tt_write(c, 64, 8, 0);
+	th_write(c, 64, 8, 0);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct tt_case cases[] = {
+	static const struct th_case cases[] = {
 		{ "past_end", err_past_end, false },
 		{ "slba_overflow", err_slba_overflow, false },
 		{ "invalid_opcode", err_invalid_opcode, false },
@@ -445,5 +448,5 @@ int main(int argc, char **argv)
 		{ "host_errno", err_host_errno, false },
 	};
 
-	return tt_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+	return th_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -7,16 +7,16 @@
  * read through the engine is compared with what was put on the device
  * independently, so neither direction can pass by echoing a buffer.
  */
-#include "target_common.h"
+#include "helpers.h"
 
 #define RD_OFF	(2u << 20)	/* read buffers start here; writes at 0 */
 
 /* Write a pattern with several transfer sizes, read it back both ways. */
-static void rw_sizes(struct tt_ctx *c)
+static void rw_sizes(struct th_ctx *c)
 {
 	const uint32_t bytes[] = { 512, 1024, 3584, 4096, 4608, 8192, 12288, 36864, 65536,
-				   131072, 262144, 520192, 1044480, TT_MAX_XFER };
-	uint8_t *raw = malloc(TT_MAX_XFER);
+				   131072, 262144, 520192, 1044480, TH_MAX_XFER };
+	uint8_t *raw = malloc(TH_MAX_XFER);
 	size_t i;
 
 	REQUIRE(raw, "no memory");
@@ -32,18 +32,18 @@ static void rw_sizes(struct tt_ctx *c)
 		len = nlb * c->lba;
 		for (where = 0; where < 3 && !h_case_failed; where++) {
 			/* first LBAs, last LBAs, somewhere random */
-			slba = where == 0 ? 0 : where == 1 ? c->nlba - nlb : tt_rand_below(c->nlba - nlb + 1);
-			tt_fill(c->buf, len, tt_rand());
+			slba = where == 0 ? 0 : where == 1 ? c->nlba - nlb : th_rand_below(c->nlba - nlb + 1);
+			th_fill(c->buf, len, th_rand());
 			memset(c->buf + RD_OFF, 0xa5, len);
-			if (tt_write(c, slba, nlb, 0) != 0)
+			if (th_write(c, slba, nlb, 0) != 0)
 				break;
-			REQUIRE(tt_raw_read(c, slba, nlb, raw) == 0, "raw read: %s", strerror(errno));
-			d = tt_diff(raw, c->buf, len);
+			REQUIRE(th_raw_read(c, slba, nlb, raw) == 0, "raw read: %s", strerror(errno));
+			d = th_diff(raw, c->buf, len);
 			CHECK(d < 0, "%u-byte write at LBA %" PRIu64 ": device differs at byte %ld", len,
 			      slba, d);
-			if (tt_read(c, slba, nlb, RD_OFF) != 0)
+			if (th_read(c, slba, nlb, RD_OFF) != 0)
 				break;
-			d = tt_diff(c->buf + RD_OFF, c->buf, len);
+			d = th_diff(c->buf + RD_OFF, c->buf, len);
 			CHECK(d < 0, "%u-byte read at LBA %" PRIu64 ": differs at byte %ld", len, slba, d);
 		}
 	}
@@ -51,23 +51,23 @@ static void rw_sizes(struct tt_ctx *c)
 }
 
 /* Data put on the device independently reads back through the engine. */
-static void rw_read_external(struct tt_ctx *c)
+static void rw_read_external(struct th_ctx *c)
 {
 	uint32_t nlb = (256u << 10) / c->lba, i;
 	uint8_t *want = malloc(256u << 10);
 
 	REQUIRE(want, "no memory");
 	for (i = 0; i < 4 && !h_case_failed; i++) {
-		uint64_t slba = tt_rand_below(c->nlba - nlb + 1), seed = tt_rand();
+		uint64_t slba = th_rand_below(c->nlba - nlb + 1), seed = th_rand();
 		uint32_t n = nlb >> i;
 		long d;
 
-		tt_fill(want, (size_t)n * c->lba, seed);
-		REQUIRE(tt_raw_write(c, slba, n, want) == 0, "raw write: %s", strerror(errno));
+		th_fill(want, (size_t)n * c->lba, seed);
+		REQUIRE(th_raw_write(c, slba, n, want) == 0, "raw write: %s", strerror(errno));
 		memset(c->buf, 0, (size_t)n * c->lba);
-		if (tt_read(c, slba, n, 0) != 0)
+		if (th_read(c, slba, n, 0) != 0)
 			break;
-		d = tt_diff(c->buf, want, (size_t)n * c->lba);
+		d = th_diff(c->buf, want, (size_t)n * c->lba);
 		CHECK(d < 0, "engine read of %u LBAs at %" PRIu64 " differs at byte %ld", n, slba, d);
 	}
 	free(want);
@@ -75,34 +75,34 @@ static void rw_read_external(struct tt_ctx *c)
 
 /* Write with FUA (CDW12 bit 30): completes with success and the data is on
  * the device; a Read with FUA set is accepted too. */
-static void rw_fua(struct tt_ctx *c)
+static void rw_fua(struct th_ctx *c)
 {
-	const uint32_t sizes[] = { 4096, 65536, TT_MAX_XFER };
-	uint8_t *raw = malloc(TT_MAX_XFER);
+	const uint32_t sizes[] = { 4096, 65536, TH_MAX_XFER };
+	uint8_t *raw = malloc(TH_MAX_XFER);
 	size_t i;
 
 	REQUIRE(raw, "no memory");
 	for (i = 0; i < 3 && !h_case_failed; i++) {
 		uint32_t nlb = sizes[i] / c->lba;
-		uint64_t slba = tt_rand_below(c->nlba - nlb + 1);
+		uint64_t slba = th_rand_below(c->nlba - nlb + 1);
 		struct io_unified_sqe s;
 		long d;
 
-		tt_fill(c->buf, sizes[i], tt_rand());
-		tt_sqe_write(c, &s, slba, nlb, 0, 0xf0a0 + i);
+		th_fill(c->buf, sizes[i], th_rand());
+		th_prep_write(c, &s, slba, nlb, 0, 0xf0a0 + i);
 		s.nvme_cmd.cdw12 |= 1u << 30;
 		if (EXEC_EXPECT(c, &s, ST_OK, sizes[i]) != 0)
 			break;
-		REQUIRE(tt_raw_read(c, slba, nlb, raw) == 0, "raw read: %s", strerror(errno));
-		d = tt_diff(raw, c->buf, sizes[i]);
+		REQUIRE(th_raw_read(c, slba, nlb, raw) == 0, "raw read: %s", strerror(errno));
+		d = th_diff(raw, c->buf, sizes[i]);
 		CHECK(d < 0, "FUA write of %u bytes: device differs at byte %ld", sizes[i], d);
 
 		memset(c->buf + RD_OFF, 0, sizes[i]);
-		tt_sqe_read(c, &s, slba, nlb, RD_OFF, 0xf0b0 + i);
+		th_prep_read(c, &s, slba, nlb, RD_OFF, 0xf0b0 + i);
 		s.nvme_cmd.cdw12 |= 1u << 30;
 		if (EXEC_EXPECT(c, &s, ST_OK, sizes[i]) != 0)
 			break;
-		d = tt_diff(c->buf + RD_OFF, c->buf, sizes[i]);
+		d = th_diff(c->buf + RD_OFF, c->buf, sizes[i]);
 		CHECK(d < 0, "FUA read of %u bytes differs at byte %ld", sizes[i], d);
 	}
 	free(raw);
@@ -114,50 +114,50 @@ static void rw_fua(struct tt_ctx *c)
  * very end of the buffer area; and a range written from separately
  * allocated buffers (unified_buf_alloc) then read back in one command.
  */
-static void rw_multibuf(struct tt_ctx *c)
+static void rw_multibuf(struct th_ctx *c)
 {
 	uint64_t offs[8], woff = 5 * 4096 + 512, roff = 37 * 4096 + 1536;
 	uint32_t len = 64u << 10, nlb = len / c->lba, per = 4096 / c->lba, i, free0;
-	uint64_t slba = tt_rand_below(c->nlba - nlb + 1);
+	uint64_t slba = th_rand_below(c->nlba - nlb + 1);
 	struct io_unified_sqe s[8];
 	struct io_unified_cqe q[8];
 	uint8_t *want;
 	long d;
 
-	tt_fill(c->buf + woff, len, tt_rand());
+	th_fill(c->buf + woff, len, th_rand());
 	memset(c->buf + roff, 0, len);
-	if (tt_write(c, slba, nlb, woff) != 0 || tt_read(c, slba, nlb, roff) != 0)
+	if (th_write(c, slba, nlb, woff) != 0 || th_read(c, slba, nlb, roff) != 0)
 		return;
-	d = tt_diff(c->buf + roff, c->buf + woff, len);
+	d = th_diff(c->buf + roff, c->buf + woff, len);
 	CHECK(d < 0, "multi-buffer transfer differs at byte %ld", d);
 
 	/* At the end of the buffer area, the largest transfer. */
-	woff = c->buf_bytes - TT_MAX_XFER;
-	tt_fill(c->buf + woff, TT_MAX_XFER, tt_rand());
-	memcpy(c->buf, c->buf + woff, TT_MAX_XFER);
-	if (tt_write(c, 0, TT_MAX_XFER / c->lba, woff) != 0)
+	woff = c->buf_bytes - TH_MAX_XFER;
+	th_fill(c->buf + woff, TH_MAX_XFER, th_rand());
+	memcpy(c->buf, c->buf + woff, TH_MAX_XFER);
+	if (th_write(c, 0, TH_MAX_XFER / c->lba, woff) != 0)
 		return;
-	memset(c->buf + woff, 0, TT_MAX_XFER);
-	if (tt_read(c, 0, TT_MAX_XFER / c->lba, woff) != 0)
+	memset(c->buf + woff, 0, TH_MAX_XFER);
+	if (th_read(c, 0, TH_MAX_XFER / c->lba, woff) != 0)
 		return;
-	d = tt_diff(c->buf + woff, c->buf, TT_MAX_XFER);
+	d = th_diff(c->buf + woff, c->buf, TH_MAX_XFER);
 	CHECK(d < 0, "transfer at the end of the buffer area differs at byte %ld", d);
 
 	/* Eight allocated buffers, one 4 KiB piece each, one batch. */
 	free0 = unified_buf_count(c->ctx);
 	want = malloc(8 * 4096);
 	REQUIRE(want, "no memory");
-	slba = tt_rand_below(c->nlba / per - 8) * per;
+	slba = th_rand_below(c->nlba / per - 8) * per;
 	for (i = 0; i < 8; i++) {
 		int r = unified_buf_alloc(c->ctx, &offs[i]);
 
 		REQUIRE(r == 0, "unified_buf_alloc: %s", strerror(-r));
-		tt_fill(c->buf + offs[i], 4096, tt_rand());
+		th_fill(c->buf + offs[i], 4096, th_rand());
 		memcpy(want + i * 4096, c->buf + offs[i], 4096);
-		tt_sqe_write(c, &s[i], slba + i * per, per, offs[i], 0xb0f0 + i);
+		th_prep_write(c, &s[i], slba + i * per, per, offs[i], 0xb0f0 + i);
 	}
-	REQUIRE(tt_submit(c, s, 8) == 0, "submit");
-	REQUIRE(tt_reap(c, q, 8) == 8, "8 completions did not arrive");
+	REQUIRE(th_submit(c, s, 8) == 0, "submit");
+	REQUIRE(th_reap(c, q, 8) == 8, "8 completions did not arrive");
 	for (i = 0; i < 8; i++) {
 		uint32_t j = (uint32_t)(q[i].user_data - 0xb0f0);
 
@@ -169,8 +169,8 @@ static void rw_multibuf(struct tt_ctx *c)
 	CHECK(unified_buf_count(c->ctx) == free0, "buffer count %u after free, was %u",
 	      unified_buf_count(c->ctx), free0);
 	memset(c->buf + RD_OFF, 0, 8 * 4096);
-	if (tt_read(c, slba, 8 * per, RD_OFF) == 0) {
-		d = tt_diff(c->buf + RD_OFF, want, 8 * 4096);
+	if (th_read(c, slba, 8 * per, RD_OFF) == 0) {
+		d = th_diff(c->buf + RD_OFF, want, 8 * 4096);
 		CHECK(d < 0, "range written from 8 buffers differs at byte %ld", d);
 	}
 	free(want);
@@ -183,17 +183,17 @@ static void rw_multibuf(struct tt_ctx *c)
  */
 #define QD	32
 #define CHUNKS	96
-static void rw_qd_batch(struct tt_ctx *c)
+static void rw_qd_batch(struct th_ctx *c)
 {
 	uint32_t chunk = 16u << 10, nlb = chunk / c->lba, i, round;
-	uint64_t seeds[CHUNKS], base = tt_rand_below(c->nlba - (uint64_t)CHUNKS * nlb + 1);
+	uint64_t seeds[CHUNKS], base = th_rand_below(c->nlba - (uint64_t)CHUNKS * nlb + 1);
 	uint8_t *tmp = malloc(chunk);
 
 	REQUIRE(tmp, "no memory");
 	base -= base % nlb;
 	for (i = 0; i < CHUNKS; i++) {
-		seeds[i] = tt_rand();
-		REQUIRE(tt_raw_pattern(c, base + (uint64_t)i * nlb, nlb, seeds[i]) == 0, "raw write");
+		seeds[i] = th_rand();
+		REQUIRE(th_raw_pattern(c, base + (uint64_t)i * nlb, nlb, seeds[i]) == 0, "raw write");
 	}
 	for (round = 0; round < 12 && !h_case_failed; round++) {
 		struct io_unified_sqe s[QD];
@@ -206,7 +206,7 @@ static void rw_qd_batch(struct tt_ctx *c)
 		for (i = 0; i < CHUNKS; i++)
 			pick[i] = i;
 		for (i = CHUNKS - 1; i > 0; i--) {
-			uint32_t j = (uint32_t)tt_rand_below(i + 1), t = pick[i];
+			uint32_t j = (uint32_t)th_rand_below(i + 1), t = pick[i];
 
 			pick[i] = pick[j];
 			pick[j] = t;
@@ -214,18 +214,18 @@ static void rw_qd_batch(struct tt_ctx *c)
 		for (i = 0; i < QD; i++) {
 			uint64_t slba = base + (uint64_t)pick[i] * nlb, off = (uint64_t)i * chunk;
 
-			isw[i] = (uint32_t)(tt_rand() & 1);
+			isw[i] = (uint32_t)(th_rand() & 1);
 			if (isw[i]) {
-				newseed[i] = tt_rand();
-				tt_fill(c->buf + off, chunk, newseed[i]);
-				tt_sqe_write(c, &s[i], slba, nlb, off, ((uint64_t)round << 32) | i);
+				newseed[i] = th_rand();
+				th_fill(c->buf + off, chunk, newseed[i]);
+				th_prep_write(c, &s[i], slba, nlb, off, ((uint64_t)round << 32) | i);
 			} else {
 				memset(c->buf + off, 0, chunk);
-				tt_sqe_read(c, &s[i], slba, nlb, off, ((uint64_t)round << 32) | i);
+				th_prep_read(c, &s[i], slba, nlb, off, ((uint64_t)round << 32) | i);
 			}
 		}
-		REQUIRE(tt_submit(c, s, QD) == 0, "submit of %d SQEs", QD);
-		REQUIRE(tt_reap(c, q, QD) == QD, "round %u: not all %d completions arrived", round, QD);
+		REQUIRE(th_submit(c, s, QD) == 0, "submit of %d SQEs", QD);
+		REQUIRE(th_reap(c, q, QD) == QD, "round %u: not all %d completions arrived", round, QD);
 		for (i = 0; i < QD; i++) {
 			uint32_t j = (uint32_t)q[i].user_data;
 
@@ -239,14 +239,14 @@ static void rw_qd_batch(struct tt_ctx *c)
 			long d;
 
 			if (isw[i]) {
-				REQUIRE(tt_raw_read(c, slba, nlb, tmp) == 0, "raw read");
-				d = tt_diff(tmp, c->buf + (uint64_t)i * chunk, chunk);
+				REQUIRE(th_raw_read(c, slba, nlb, tmp) == 0, "raw read");
+				d = th_diff(tmp, c->buf + (uint64_t)i * chunk, chunk);
 				CHECK(d < 0, "round %u: written chunk %u differs on the device at %ld",
 				      round, pick[i], d);
 				seeds[pick[i]] = newseed[i];
 			} else {
-				tt_fill(tmp, chunk, seeds[pick[i]]);
-				d = tt_diff(c->buf + (uint64_t)i * chunk, tmp, chunk);
+				th_fill(tmp, chunk, seeds[pick[i]]);
+				d = th_diff(c->buf + (uint64_t)i * chunk, tmp, chunk);
 				CHECK(d < 0, "round %u: read of chunk %u differs at %ld", round, pick[i], d);
 			}
 		}
@@ -259,10 +259,10 @@ static void rw_qd_batch(struct tt_ctx *c)
  * times), keeping up to 48 in flight: writes of unique LBAs, then reads
  * of all of them.  Every SQE gives exactly one CQE.
  */
-static void rw_stream_wrap(struct tt_ctx *c)
+static void rw_stream_wrap(struct th_ctx *c)
 {
 	const uint32_t total = 600, depth = 48;
-	uint64_t base = tt_rand_below(c->nlba - total), seed0 = tt_rand();
+	uint64_t base = th_rand_below(c->nlba - total), seed0 = th_rand();
 	uint32_t pass;
 
 	for (pass = 0; pass < 2 && !h_case_failed; pass++) {
@@ -280,22 +280,22 @@ static void rw_stream_wrap(struct tt_ctx *c)
 				uint64_t off = (uint64_t)(next % 512) * 4096;
 
 				if (pass == 0) {
-					tt_fill(c->buf + off, c->lba, seed0 + next);
-					tt_sqe_write(c, &s, base + next, 1, off, next);
+					th_fill(c->buf + off, c->lba, seed0 + next);
+					th_prep_write(c, &s, base + next, 1, off, next);
 				} else {
 					memset(c->buf + off, 0, c->lba);
-					tt_sqe_read(c, &s, base + next, 1, off, next);
+					th_prep_read(c, &s, base + next, 1, off, next);
 				}
-				if (tt_queue(c, &s, 1))
+				if (th_queue(c, &s, 1))
 					break;
 				busy[next % 512] = 1;
 				next++;
 				inflight++;
 			}
 			unified_kick(c->ctx);
-			k = tt_reap(c, q, 1);
+			k = th_reap(c, q, 1);
 			REQUIRE(k == 1, "pass %u: stalled with %u in flight", pass, inflight);
-			k += tt_take(c, q + 1, 63);
+			k += th_take(c, q + 1, 63);
 			for (i = 0; i < k; i++) {
 				uint32_t n = (uint32_t)q[i].user_data;
 
@@ -310,7 +310,7 @@ static void rw_stream_wrap(struct tt_ctx *c)
 				if (pass == 1) {
 					uint8_t want[4096];
 
-					tt_fill(want, c->lba, seed0 + n);
+					th_fill(want, c->lba, seed0 + n);
 					CHECK(!memcmp(want, c->buf + q[i].dma_addr, c->lba),
 					      "LBA %" PRIu64 " read back wrong", base + n);
 				}
@@ -324,7 +324,7 @@ static void rw_stream_wrap(struct tt_ctx *c)
 
 int main(int argc, char **argv)
 {
-	static const struct tt_case cases[] = {
+	static const struct th_case cases[] = {
 		{ "rw_sizes", rw_sizes, false },
 		{ "rw_read_external", rw_read_external, false },
 		{ "rw_fua", rw_fua, false },
@@ -333,5 +333,5 @@ int main(int argc, char **argv)
 		{ "rw_stream_wrap", rw_stream_wrap, false },
 	};
 
-	return tt_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+	return th_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -3,18 +3,17 @@
  * The data-buffer allocator and the pointer/offset helpers on a registered
  * context: alloc until -ENOBUFS, free, double free, bad offsets, ptr<->off.
  */
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 #define NBUF 16u
 #define BSZ 8192u
 
-static struct tu_ctx T;
-static const struct tu_geom G = { 8, 16, NBUF, BSZ };
+static struct th_ctx T;
+static const struct th_opts G = { .sq = 8, .cq = 16, .nbuf = NBUF, .bufsz = BSZ };
 
 static int open_ctx(void)
 {
-	return tu_open(&T, &G);
+	return th_open(&T, &G);
 }
 
 static void t_alloc_until_enobufs(void)
@@ -58,7 +57,7 @@ static void t_alloc_until_enobufs(void)
 	}
 	CHECK(seen == (1ull << NBUF) - 1, "reallocation missed buffers: 0x%" PRIx64, seen);
 	CHECK(unified_buf_alloc(T.ctx, &off[NBUF]) == -ENOBUFS, "alloc after realloc");
-	tu_close(&T);
+	th_close(&T);
 }
 
 static void t_free_and_reuse(void)
@@ -74,7 +73,7 @@ static void t_free_and_reuse(void)
 	      a, c);
 	CHECK(unified_buf_free(T.ctx, b) == 0 && unified_buf_free(T.ctx, c) == 0, "free b, c");
 	CHECK(unified_buf_count(T.ctx) == NBUF, "count %u", unified_buf_count(T.ctx));
-	tu_close(&T);
+	th_close(&T);
 }
 
 static void t_double_free(void)
@@ -102,7 +101,7 @@ static void t_double_free(void)
 		CHECK(seen == (1ull << NBUF) - 1, "buffers 0x%" PRIx64, seen);
 		CHECK(unified_buf_alloc(T.ctx, &o) == -ENOBUFS, "extra alloc");
 	}
-	tu_close(&T);
+	th_close(&T);
 }
 
 static void t_bad_free(void)
@@ -121,7 +120,7 @@ static void t_bad_free(void)
 	      unified_buf_count(T.ctx));
 	CHECK(unified_buf_free(NULL, 0) == -EINVAL, "free(NULL ctx)");
 	CHECK(unified_buf_free(T.ctx, a) == 0, "good free after bad ones");
-	tu_close(&T);
+	th_close(&T);
 }
 
 static void t_ptr_offset_helpers(void)
@@ -163,7 +162,7 @@ static void t_ptr_offset_helpers(void)
 		}
 	}
 	CHECK(unified_buf_count(NULL) == 0, "count(NULL)");
-	tu_close(&T);
+	th_close(&T);
 }
 
 /* A buffer from the allocator works for I/O at its offset. */
@@ -178,12 +177,12 @@ static void t_alloc_buffers_do_io(void)
 	REQUIRE(unified_buf_alloc(T.ctx, &w) == 0 && unified_buf_alloc(T.ctx, &r) == 0, "alloc");
 	memset(unified_buf_ptr(T.ctx, w), 0x3c, BSZ);
 	memset(unified_buf_ptr(T.ctx, r), 0, BSZ);
-	REQUIRE(tu_rw(&T, IO_UNIFIED_NVME_CMD_WRITE, 0, nlb, w, &c) == 0, "write");
+	REQUIRE(th_rw(&T, IO_UNIFIED_NVME_CMD_WRITE, 0, nlb, w, &c) == 0, "write");
 	CHECK(c.status == 0 && c.dma_addr == w, "write status 0x%x", c.status);
-	REQUIRE(tu_rw(&T, IO_UNIFIED_NVME_CMD_READ, 0, nlb, r, &c) == 0, "read");
+	REQUIRE(th_rw(&T, IO_UNIFIED_NVME_CMD_READ, 0, nlb, r, &c) == 0, "read");
 	CHECK(c.status == 0 && c.dma_addr == r && c.len == BSZ, "read status 0x%x", c.status);
 	CHECK(!memcmp(unified_buf_ptr(T.ctx, w), unified_buf_ptr(T.ctx, r), BSZ), "data differs");
-	tu_close(&T);
+	th_close(&T);
 }
 
 int main(void)

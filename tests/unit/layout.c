@@ -8,8 +8,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <linux/nvme_ioctl.h>
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 #define PAGE 4096ull
 #define HUGE (2ull << 20)
@@ -121,7 +120,7 @@ static void t_abi_struct_sizes(void)
 }
 
 /* Check the region of an open context against the documented layout. */
-static void check_layout(struct tu_ctx *t, const struct tu_geom *g, int check_abs_align)
+static void check_layout(struct th_ctx *t, const struct th_opts *g, int check_abs_align)
 {
 	const struct io_unified_offsets *o = &t->reg.offsets;
 	uint32_t cq = g->cq ? g->cq : 2 * g->sq;
@@ -179,7 +178,7 @@ static void check_layout(struct tu_ctx *t, const struct tu_geom *g, int check_ab
 }
 
 /* Write a pattern through buffer 0, read it back into the last buffer. */
-static void check_io(struct tu_ctx *t)
+static void check_io(struct th_ctx *t)
 {
 	struct io_unified_cqe c;
 	uint32_t bs = t->reg.buffer_entry_size, lba = t->info.lba_size;
@@ -194,9 +193,9 @@ static void check_io(struct tu_ctx *t)
 	for (i = 0; i < bytes; i++)
 		t->buf[i] = (uint8_t)(i * 13 + 5);
 	memset(t->buf + last, 0xee, bytes);
-	REQUIRE(tu_rw(t, IO_UNIFIED_NVME_CMD_WRITE, 3, n, 0, &c) == 0, "write did not complete");
+	REQUIRE(th_rw(t, IO_UNIFIED_NVME_CMD_WRITE, 3, n, 0, &c) == 0, "write did not complete");
 	CHECK(c.status == 0 && c.len == bytes, "write: status 0x%x len %u", c.status, c.len);
-	REQUIRE(tu_rw(t, IO_UNIFIED_NVME_CMD_READ, 3, n, last, &c) == 0, "read did not complete");
+	REQUIRE(th_rw(t, IO_UNIFIED_NVME_CMD_READ, 3, n, last, &c) == 0, "read did not complete");
 	CHECK(c.status == 0 && c.len == bytes && c.dma_addr == last, "read: status 0x%x len %u",
 	      c.status, c.len);
 	CHECK(!memcmp(t->buf, t->buf + last, bytes), "data did not round-trip");
@@ -204,23 +203,23 @@ static void check_io(struct tu_ctx *t)
 
 static void t_layout_geometries(void)
 {
-	static const struct tu_geom geoms[] = {
-		{ 1, 0, 1, 512 },
-		{ 1, 1, 2, 4096 },
-		{ 64, 128, 64, 4096 },
-		{ 256, 0, 1024, 4096 },
-		{ 8, 16, 4, 8192 },
-		{ 32, 32, 8, 65536 },
-		{ 4, 0, 3, 1u << 20 },
-		{ 16, 64, 3, 2u << 20 },
-		{ 32768, 32768, 2, 4096 },
-		{ 128, 0, 4096, 512 },
+	static const struct th_opts geoms[] = {
+		{ .sq = 1, .cq = 0, .nbuf = 1, .bufsz = 512 },
+		{ .sq = 1, .cq = 1, .nbuf = 2, .bufsz = 4096 },
+		{ .sq = 64, .cq = 128, .nbuf = 64, .bufsz = 4096 },
+		{ .sq = 256, .cq = 0, .nbuf = 1024, .bufsz = 4096 },
+		{ .sq = 8, .cq = 16, .nbuf = 4, .bufsz = 8192 },
+		{ .sq = 32, .cq = 32, .nbuf = 8, .bufsz = 65536 },
+		{ .sq = 4, .cq = 0, .nbuf = 3, .bufsz = 1u << 20 },
+		{ .sq = 16, .cq = 64, .nbuf = 3, .bufsz = 2u << 20 },
+		{ .sq = 32768, .cq = 32768, .nbuf = 2, .bufsz = 4096 },
+		{ .sq = 128, .cq = 0, .nbuf = 4096, .bufsz = 512 },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(geoms) / sizeof(geoms[0]); i++) {
-		struct tu_ctx t;
-		int ret = tu_open(&t, &geoms[i]);
+		struct th_ctx t;
+		int ret = th_open(&t, &geoms[i]);
 
 		CHECK(ret == 0, "geometry %zu (sq %u cq %u %u x %u): %d", i, geoms[i].sq, geoms[i].cq,
 		      geoms[i].nbuf, geoms[i].bufsz, ret);
@@ -229,7 +228,7 @@ static void t_layout_geometries(void)
 		check_layout(&t, &geoms[i], 1);
 		check_io(&t);
 		CHECK(unified_buf_count(t.ctx) == geoms[i].nbuf, "buf_count %u", unified_buf_count(t.ctx));
-		tu_close(&t);
+		th_close(&t);
 	}
 }
 
@@ -238,14 +237,14 @@ static void t_default_target_env(void)
 	struct io_unified_region_desc desc = { 0 };
 	struct io_unified_reg reg = { .region_ptr = (uintptr_t)&desc, .sq_entries = 8,
 				      .buffer_entries = 8, .buffer_entry_size = 4096 };
-	const char *path = tu_path("default.img");
+	const char *path = th_path("default.img");
 	struct unified_target_info info;
 	struct unified_ctx *ctx = NULL;
 	char got[512];
 	struct stat st;
 	int ret;
 
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
+	NEED(th_need_tmpdir());
 	setenv("UNIFIED_DEFAULT_FILE", path, 1);
 	CHECK(unified_default_path(got, sizeof(got)) == 0 && !strcmp(got, path), "default path %s", got);
 	CHECK(unified_default_path(got, 4) == -ENAMETOOLONG, "short buffer accepted");
@@ -326,9 +325,9 @@ MOD(m_opt_flag31, o->flags |= 1u << 31)
 MOD(m_opt_resv0, o->__resv[0] = 1)
 MOD(m_opt_resv3, o->__resv[3] = 1)
 MOD(m_opt_lba, o->lba_size = 1000)
-MOD(m_no_target, r->nvme_dev_path = (uintptr_t)tu_path("does-not-exist/x.img"))
-MOD(m_target_dir, r->nvme_dev_path = (uintptr_t)tu_tmpdir())
-MOD(m_target_nocreate, r->nvme_dev_path = (uintptr_t)tu_path("absent.img"); o->flags = 0)
+MOD(m_no_target, r->nvme_dev_path = (uintptr_t)th_path("does-not-exist/x.img"))
+MOD(m_target_dir, r->nvme_dev_path = (uintptr_t)th_tmpdir())
+MOD(m_target_nocreate, r->nvme_dev_path = (uintptr_t)th_path("absent.img"); o->flags = 0)
 
 static const struct bad_case bad_cases[] = {
 	{ "sq_entries 0", EINVAL, m_sq0 },
@@ -391,7 +390,7 @@ static void base_reg(struct io_unified_reg *r, struct io_unified_region_desc *d,
 	memset(d, 0, sizeof(*d));
 	memset(o, 0, sizeof(*o));
 	r->region_ptr = (uintptr_t)d;
-	r->nvme_dev_path = (uintptr_t)tu_path("target.img");
+	r->nvme_dev_path = (uintptr_t)th_path("target.img");
 	r->sq_entries = 64;
 	r->cq_entries = 256;
 	r->buffer_entries = 2048;
@@ -400,26 +399,13 @@ static void base_reg(struct io_unified_reg *r, struct io_unified_region_desc *d,
 	o->file_size = 16 << 20;
 }
 
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void t_invalid_registrations(void)
 {
 	void *user = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct tu_maps *before = malloc(sizeof(*before));
+	struct th_maps *before = malloc(sizeof(*before));
 	size_t i;
 
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
+	NEED(th_need_tmpdir());
 	REQUIRE(user != MAP_FAILED && before, "no memory");
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		const struct bad_case *bc = &bad_cases[i];
@@ -436,8 +422,8 @@ static void t_invalid_registrations(void)
 		desc0 = desc;
 		o0 = o;
 		memset(user, 0x77, 8192);
-		fds = fd_count();
-		tu_maps_read(before);
+		fds = th_count_fds();
+		th_maps_read(before);
 		ret = unified_register(&reg, &o, &ctx);
 		CHECK(ret == -bc->err, "%s: returned %d (%s), want %d", bc->name, ret, unified_errmsg(),
 		      -bc->err);
@@ -450,9 +436,9 @@ static void t_invalid_registrations(void)
 		CHECK(!memcmp(&reg, &reg0, sizeof(reg)), "%s: reg changed", bc->name);
 		CHECK(!memcmp(&desc, &desc0, sizeof(desc)), "%s: region desc changed", bc->name);
 		CHECK(!memcmp(&o, &o0, sizeof(o)), "%s: opts changed", bc->name);
-		leaked = tu_maps_new_bytes(before, 8 << 20);
+		leaked = th_maps_new_bytes(before, 8 << 20);
 		CHECK(!leaked, "%s: a %" PRIu64 "-byte mapping was left behind", bc->name, leaked);
-		CHECK(fd_count() == fds, "%s: %d fds before, %d after", bc->name, fds, fd_count());
+		CHECK(th_count_fds() == fds, "%s: %d fds before, %d after", bc->name, fds, th_count_fds());
 		CHECK(((uint8_t *)user)[0] == 0x77 && ((uint8_t *)user)[4095] == 0x77,
 		      "%s: caller memory written", bc->name);
 	}
@@ -533,8 +519,8 @@ static void t_huge_2m_without_reserved_pages(void)
 	struct io_unified_region_desc desc, desc0;
 	struct unified_opts o;
 	struct unified_ctx *ctx = NULL;
-	struct tu_maps *before;
-	long nr = tu_read_long(NR_HUGE), over = tu_read_long(NR_OVERCOMMIT_HUGE);
+	struct th_maps *before;
+	long nr = th_read_long(NR_HUGE), over = th_read_long(NR_OVERCOMMIT_HUGE);
 	uint64_t leaked;
 	int ret;
 
@@ -542,21 +528,21 @@ static void t_huge_2m_without_reserved_pages(void)
 		SKIP("%s is %ld, not 0: huge pages are reserved on this machine", NR_HUGE, nr);
 	if (over > 0)
 		SKIP("%s is %ld: huge pages can be allocated on demand", NR_OVERCOMMIT_HUGE, over);
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
+	NEED(th_need_tmpdir());
 	before = malloc(sizeof(*before));
 	REQUIRE(before, "no memory");
 	base_reg(&reg, &desc, &o);
 	desc.flags = IO_UNIFIED_REGION_HUGE_2M;
 	reg0 = reg;
 	desc0 = desc;
-	tu_maps_read(before);
+	th_maps_read(before);
 	ret = unified_register(&reg, &o, &ctx);
 	CHECK(ret == -ENOMEM, "returned %d (%s), want -ENOMEM", ret, unified_errmsg());
 	CHECK(strstr(unified_errmsg(), "nr_hugepages") != NULL, "message does not mention nr_hugepages: %s",
 	      unified_errmsg());
 	CHECK(!memcmp(&reg, &reg0, sizeof(reg)) && !memcmp(&desc, &desc0, sizeof(desc)),
 	      "reg/desc changed");
-	leaked = tu_maps_new_bytes(before, 8 << 20);
+	leaked = th_maps_new_bytes(before, 8 << 20);
 	CHECK(!leaked, "a %" PRIu64 "-byte mapping was left behind", leaked);
 	if (!ret)
 		unified_unregister(ctx);
@@ -565,58 +551,52 @@ static void t_huge_2m_without_reserved_pages(void)
 
 static void t_huge_2m_with_reserved_pages(void)
 {
-	static const struct tu_geom geoms[] = {
-		{ 64, 128, 64, 4096 },		/* 1 huge page */
-		{ 16, 0, 4, 2u << 20 },		/* buffers at 2 MiB, 5 huge pages */
+	static const struct th_opts geoms[] = {
+		{ .sq = 64, .cq = 128, .nbuf = 64, .bufsz = 4096 },		/* 1 huge page */
+		{ .sq = 16, .cq = 0, .nbuf = 4, .bufsz = 2u << 20 },		/* buffers at 2 MiB, 5 huge pages */
 	};
-	long old = tu_read_long(NR_HUGE), got;
+	long old = th_read_long(NR_HUGE), got;
 	size_t i;
 
 	if (old < 0)
 		SKIP("cannot read %s", NR_HUGE);
 	if (geteuid() != 0 && old < 16)
 		SKIP("not root: cannot reserve huge pages in %s", NR_HUGE);
-	if (old < 16 && tu_write_long(NR_HUGE, 16))
+	if (old < 16 && th_write_long(NR_HUGE, 16))
 		SKIP("cannot write %s", NR_HUGE);
-	got = tu_read_long(NR_HUGE);
+	got = th_read_long(NR_HUGE);
 	if (got < 16) {
-		tu_write_long(NR_HUGE, old);
+		th_write_long(NR_HUGE, old);
 		SKIP("only %ld huge pages could be reserved (memory fragmented?)", got);
 	}
 	if (meminfo_kb("HugePages_Free:") < 6) {
 		long nfree = meminfo_kb("HugePages_Free:");
 
 		if (old < 16)
-			tu_write_long(NR_HUGE, old);
+			th_write_long(NR_HUGE, old);
 		SKIP("only %ld of %ld reserved huge pages are free (in use elsewhere)", nfree, got);
 	}
 	for (i = 0; i < sizeof(geoms) / sizeof(geoms[0]); i++) {
 		struct io_unified_region_desc desc = { .flags = IO_UNIFIED_REGION_HUGE_2M };
 		struct io_unified_reg reg = {
 			.region_ptr = (uintptr_t)&desc,
-			.nvme_dev_path = (uintptr_t)tu_path("target.img"),
+			.nvme_dev_path = (uintptr_t)th_path("target.img"),
 			.sq_entries = geoms[i].sq, .cq_entries = geoms[i].cq,
 			.buffer_entries = geoms[i].nbuf, .buffer_entry_size = geoms[i].bufsz,
 		};
 		struct unified_opts o = { .flags = UNIFIED_OPT_CREATE, .file_size = 16 << 20 };
-		struct tu_ctx t;
+		struct unified_ctx *ctx = NULL;
+		struct th_ctx t;
 		int ret;
 
-		if (!tu_tmpdir())
+		if (!th_tmpdir())
 			break;
-		memset(&t, 0, sizeof(t));
-		ret = unified_register(&reg, &o, &t.ctx);
+		ret = unified_register(&reg, &o, &ctx);
 		CHECK(ret == 0, "HUGE_2M geometry %zu with %ld pages reserved: %d (%s)", i, got, ret,
 		      unified_errmsg());
 		if (ret)
 			continue;
-		t.reg = reg;
-		t.desc = desc;
-		unified_sq_init(t.ctx, &t.sq);
-		unified_cq_init(t.ctx, &t.cq);
-		unified_target_info(t.ctx, &t.info);
-		t.buf = unified_buffers(t.ctx);
-		t.next_ud = 1;
+		th_attach(&t, ctx, &reg, &desc);
 		check_layout(&t, &geoms[i], 1);
 		CHECK(desc.user_addr % HUGE == 0, "region 0x%" PRIx64 " not 2 MiB aligned",
 		      (uint64_t)desc.user_addr);
@@ -625,10 +605,10 @@ static void t_huge_2m_with_reserved_pages(void)
 		CHECK(smaps_pagesize_kb(unified_region(t.ctx)) == 2048, "region page size %d kB, not 2048",
 		      smaps_pagesize_kb(unified_region(t.ctx)));
 		check_io(&t);
-		tu_close(&t);
+		th_close(&t);
 	}
 	if (old < 16)
-		CHECK(tu_write_long(NR_HUGE, old) == 0 && tu_read_long(NR_HUGE) == old,
+		CHECK(th_write_long(NR_HUGE, old) == 0 && th_read_long(NR_HUGE) == old,
 		      "could not restore %s to %ld", NR_HUGE, old);
 }
 
@@ -637,30 +617,25 @@ static void t_numa_node0(void)
 	struct io_unified_region_desc desc = { .flags = IO_UNIFIED_REGION_NUMA, .numa_node = 0 };
 	struct io_unified_reg reg = {
 		.region_ptr = (uintptr_t)&desc,
-		.nvme_dev_path = (uintptr_t)tu_path("target.img"),
+		.nvme_dev_path = (uintptr_t)th_path("target.img"),
 		.sq_entries = 32, .buffer_entries = 32, .buffer_entry_size = 4096,
 	};
 	struct unified_opts o = { .flags = UNIFIED_OPT_CREATE, .file_size = 16 << 20 };
-	struct tu_geom g = { 32, 0, 32, 4096 };
+	struct th_opts g = { .sq = 32, .cq = 0, .nbuf = 32, .bufsz = 4096 };
+	struct unified_ctx *ctx = NULL;
 	struct stat st;
-	struct tu_ctx t;
+	struct th_ctx t;
 	int ret;
 
 	if (stat("/sys/devices/system/node/node0", &st))
 		SKIP("no NUMA node 0 in sysfs (kernel without CONFIG_NUMA)");
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
-	memset(&t, 0, sizeof(t));
-	ret = unified_register(&reg, &o, &t.ctx);
+	NEED(th_need_tmpdir());
+	ret = unified_register(&reg, &o, &ctx);
 	REQUIRE(ret == 0, "NUMA node 0: %d (%s)", ret, unified_errmsg());
-	t.reg = reg;
-	t.desc = desc;
-	unified_sq_init(t.ctx, &t.sq);
-	unified_cq_init(t.ctx, &t.cq);
-	unified_target_info(t.ctx, &t.info);
-	t.buf = unified_buffers(t.ctx);
+	th_attach(&t, ctx, &reg, &desc);
 	check_layout(&t, &g, 1);
 	check_io(&t);
-	tu_close(&t);
+	th_close(&t);
 }
 
 static void t_user_memory(void)
@@ -670,28 +645,23 @@ static void t_user_memory(void)
 	struct io_unified_region_desc desc = { .flags = IO_UNIFIED_REGION_USER };
 	struct io_unified_reg reg = {
 		.region_ptr = (uintptr_t)&desc,
-		.nvme_dev_path = (uintptr_t)tu_path("target.img"),
+		.nvme_dev_path = (uintptr_t)th_path("target.img"),
 		.sq_entries = 16, .cq_entries = 64, .buffer_entries = 256, .buffer_entry_size = 4096,
 	};
 	struct unified_opts o = { .flags = UNIFIED_OPT_CREATE, .file_size = 16 << 20 };
-	struct tu_geom g = { 16, 64, 256, 4096 };
-	struct tu_ctx t;
+	struct th_opts g = { .sq = 16, .cq = 64, .nbuf = 256, .bufsz = 4096 };
+	struct unified_ctx *ctx = NULL;
+	struct th_ctx t;
 	int ret;
 
 	REQUIRE(mem != MAP_FAILED, "mmap");
-	REQUIRE(tu_tmpdir(), "no temp dir on a disk file system");
+	NEED(th_need_tmpdir());
 	memset(mem, 0xa5, size);	/* the library must clear the ring part itself */
 	desc.user_addr = (uintptr_t)mem;
 	desc.size = size;
-	memset(&t, 0, sizeof(t));
-	ret = unified_register(&reg, &o, &t.ctx);
+	ret = unified_register(&reg, &o, &ctx);
 	REQUIRE(ret == 0, "USER region: %d (%s)", ret, unified_errmsg());
-	t.reg = reg;
-	t.desc = desc;
-	unified_sq_init(t.ctx, &t.sq);
-	unified_cq_init(t.ctx, &t.cq);
-	unified_target_info(t.ctx, &t.info);
-	t.buf = unified_buffers(t.ctx);
+	th_attach(&t, ctx, &reg, &desc);
 	CHECK(unified_region(t.ctx) == mem, "region %p is not the caller's memory %p",
 	      unified_region(t.ctx), (void *)mem);
 	CHECK(desc.user_addr == (uintptr_t)mem && desc.size == size, "desc changed to 0x%" PRIx64 "/%" PRIu64,
@@ -700,7 +670,7 @@ static void t_user_memory(void)
 	check_layout(&t, &g, 0);
 	CHECK(t.buf[0] == 0xa5 && t.buf[255 * 4096 + 4095] == 0xa5, "buffer area was modified");
 	check_io(&t);
-	tu_close(&t);
+	th_close(&t);
 	/* Unregistering must not unmap caller memory. */
 	mem[0] = 1;
 	mem[size - 1] = 2;
@@ -710,28 +680,28 @@ static void t_user_memory(void)
 
 static void t_unregister_unmaps(void)
 {
-	struct tu_geom g = { 64, 0, 2048, 4096 };
-	struct tu_maps *before = malloc(sizeof(*before));
-	struct tu_ctx t;
+	struct th_opts g = { .sq = 64, .cq = 0, .nbuf = 2048, .bufsz = 4096 };
+	struct th_maps *before = malloc(sizeof(*before));
+	struct th_ctx t;
 	uint64_t leaked;
 	int fds;
 
 	REQUIRE(before, "no memory");
-	fds = fd_count();
-	tu_maps_read(before);
-	REQUIRE(tu_open(&t, &g) == 0, "register");
-	CHECK(tu_maps_new_bytes(before, 8 << 20) >= (8u << 20), "region not visible in maps");
-	tu_close(&t);
-	leaked = tu_maps_new_bytes(before, 8 << 20);
+	fds = th_count_fds();
+	th_maps_read(before);
+	REQUIRE(th_open(&t, &g) == 0, "register");
+	CHECK(th_maps_new_bytes(before, 8 << 20) >= (8u << 20), "region not visible in maps");
+	th_close(&t);
+	leaked = th_maps_new_bytes(before, 8 << 20);
 	CHECK(!leaked, "a %" PRIu64 "-byte mapping is left after unregister", leaked);
-	CHECK(fd_count() == fds, "%d fds before, %d after", fds, fd_count());
+	CHECK(th_count_fds() == fds, "%d fds before, %d after", fds, th_count_fds());
 	CHECK(unified_unregister(NULL) == -EINVAL, "unregister(NULL)");
 	free(before);
 }
 
 int main(void)
 {
-	if (!tu_tmpdir())
+	if (!th_tmpdir())
 		printf("note: no temp dir on a disk file system; target cases will fail\n");
 	RUN(t_abi_struct_sizes);
 	RUN(t_layout_geometries);

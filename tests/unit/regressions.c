@@ -5,11 +5,10 @@
  */
 #include <fcntl.h>
 #include <sys/resource.h>
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 /* Wait for @n CQEs and release them all. */
-static int reap_all(struct tu_ctx *t, uint32_t n)
+static int reap_all(struct th_ctx *t, uint32_t n)
 {
 	uint32_t got = 0, idx, k;
 
@@ -25,7 +24,7 @@ static int reap_all(struct tu_ctx *t, uint32_t n)
 	return 0;
 }
 
-static void queue_reads(struct tu_ctx *t, uint32_t n)
+static void queue_reads(struct th_ctx *t, uint32_t n)
 {
 	uint32_t idx = 0, i;
 
@@ -43,12 +42,12 @@ static void queue_reads(struct tu_ctx *t, uint32_t n)
  */
 static void t_cq_reservation_uses_fresh_consumer(void)
 {
-	struct tu_geom g = { .sq = 16, .cq = 16, .nbuf = 16, .bufsz = 4096 };
+	struct th_opts g = { .sq = 16, .cq = 16, .nbuf = 16, .bufsz = 4096 };
 	struct unified_stats st0, st1;
-	struct tu_ctx t;
+	struct th_ctx t;
 	int round;
 
-	REQUIRE(tu_open(&t, &g) == 0, "register");
+	REQUIRE(th_open(&t, &g) == 0, "register");
 	for (round = 0; round < 4; round++) {
 		unified_get_stats(t.ctx, &st0);
 		queue_reads(&t, 12);
@@ -58,7 +57,7 @@ static void t_cq_reservation_uses_fresh_consumer(void)
 		      (unsigned long long)(st1.sqes - st0.sqes));
 		REQUIRE(reap_all(&t, 12) == 0, "reap round %d", round);
 	}
-	tu_close(&t);
+	th_close(&t);
 }
 
 static double cpu_seconds(void)
@@ -76,13 +75,13 @@ static double cpu_seconds(void)
  */
 static void t_thread_sleeps_while_cq_full(void)
 {
-	struct tu_geom g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096, .mode = UNIFIED_MODE_THREAD };
-	struct tu_ctx t;
+	struct th_opts g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096, .mode = UNIFIED_MODE_THREAD };
+	struct th_ctx t;
 	double c0, c1;
 	uint32_t idx, n;
 	int r;
 
-	REQUIRE(tu_open(&t, &g) == 0, "register");
+	REQUIRE(th_open(&t, &g) == 0, "register");
 	queue_reads(&t, 8);
 	unified_kick(t.ctx);
 	r = unified_enter(t.ctx, 8, 5000);
@@ -96,7 +95,7 @@ static void t_thread_sleeps_while_cq_full(void)
 	n = unified_cq_peek(&t.cq, 8, &idx);
 	unified_cq_release(&t.cq, n);
 	REQUIRE(reap_all(&t, 8) == 0, "the 8 waiting SQEs did not complete after the CQ was freed");
-	tu_close(&t);
+	th_close(&t);
 }
 
 /* The lowest free descriptor number (RLIMIT_NOFILE limits numbers, not counts). */
@@ -116,13 +115,13 @@ static void t_failed_register_leaves_no_file(void)
 	struct io_unified_reg reg = { .region_ptr = (uintptr_t)&rd, .sq_entries = 8,
 				      .buffer_entries = 4, .buffer_entry_size = 4096 };
 	struct unified_opts o = { .flags = UNIFIED_OPT_CREATE, .file_size = 1000 };
-	const char *path = tu_path("fail-create.img");
+	const char *path = th_path("fail-create.img");
 	struct unified_ctx *ctx = NULL;
 	struct rlimit old, lim;
 	struct stat st;
 	int ret, fd;
 
-	REQUIRE(tu_tmpdir(), "no temp dir");
+	NEED(th_need_tmpdir());
 	reg.nvme_dev_path = (uintptr_t)path;
 	ret = unified_register(&reg, &o, &ctx);
 	CHECK(ret == -EINVAL, "odd file size: %d", ret);
@@ -155,50 +154,50 @@ static void t_failed_register_leaves_no_file(void)
 /* Commands whose transfer size the command fixes need at least that much. */
 static void t_fixed_size_commands_need_their_length(void)
 {
-	struct tu_geom g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096 };
+	struct th_opts g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096 };
 	struct io_unified_sqe s;
 	struct io_unified_cqe c;
-	struct tu_ctx t;
+	struct th_ctx t;
 
-	REQUIRE(tu_open(&t, &g) == 0, "register");
+	REQUIRE(th_open(&t, &g) == 0, "register");
 	unified_prep_identify(&s, 0x01, 0, 0, 1);
 	s.len = 8;
-	REQUIRE(tu_submit1(&t, &s, &c) == 0, "identify");
+	REQUIRE(th_exec(&t, &s, &c) == 0, "identify");
 	CHECK(c.status == (IO_UNIFIED_STATUS_DNR | IO_UNIFIED_SC_INVALID_FIELD) && c.res == -EINVAL,
 	      "identify with len 8: status 0x%x res %d", c.status, c.res);
 	/* Get Log Page of 512 bytes (NUMD 127) into a 64-byte buffer. */
 	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE, 0xffffffffu, 0, 64, 2);
 	s.flags = IO_UNIFIED_SQE_F_ADMIN;
 	s.nvme_cmd.cdw10 = (127u << 16) | 0x02;
-	REQUIRE(tu_submit1(&t, &s, &c) == 0, "get log page");
+	REQUIRE(th_exec(&t, &s, &c) == 0, "get log page");
 	CHECK(c.status == (IO_UNIFIED_STATUS_DNR | IO_UNIFIED_SC_INVALID_FIELD) && c.res == -EINVAL,
 	      "short get log page: status 0x%x res %d", c.status, c.res);
 	/* DSM of 4 ranges with a 32-byte list. */
 	unified_prep_dsm_deallocate(&s, t.info.nsid, 4, 0, 3);
 	s.len = 32;
-	REQUIRE(tu_submit1(&t, &s, &c) == 0, "dsm");
+	REQUIRE(th_exec(&t, &s, &c) == 0, "dsm");
 	CHECK(c.status == (IO_UNIFIED_STATUS_DNR | IO_UNIFIED_SC_INVALID_FIELD), "short dsm: 0x%x",
 	      c.status);
-	tu_close(&t);
+	th_close(&t);
 }
 
 /* unified_enter() never reports more than the CQ holds, whatever the app wrote. */
 static void t_enter_clamps_corrupt_consumer(void)
 {
-	struct tu_geom g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096 };
+	struct th_opts g = { .sq = 8, .cq = 8, .nbuf = 8, .bufsz = 4096 };
 	struct io_unified_ring *cq;
-	struct tu_ctx t;
+	struct th_ctx t;
 	uint32_t saved;
 	int r;
 
-	REQUIRE(tu_open(&t, &g) == 0, "register");
+	REQUIRE(th_open(&t, &g) == 0, "register");
 	cq = (void *)((uint8_t *)unified_region(t.ctx) + t.reg.offsets.cq_ring);
 	saved = cq->consumer;
 	cq->consumer = saved + 1;	/* consumer ahead of the producer */
 	r = unified_enter(t.ctx, 0, 0);
 	CHECK(r >= 0 && r <= 8, "unified_enter returned %d with a corrupt consumer", r);
 	cq->consumer = saved;
-	tu_close(&t);
+	th_close(&t);
 }
 
 int main(void)

@@ -5,8 +5,7 @@
  * indices, all-or-nothing reserve, cancel, batches, short peeks, release,
  * NEED_WAKEUP, and the SQE prep helpers.
  */
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 #define N 8u	/* ring entries */
 

@@ -5,30 +5,25 @@
  * commands succeed; user_data is echoed; the pointer in nvme_cmd.addr is
  * ignored; entries in equal completions out.
  */
-#include "harness.h"
-#include "testutil.h"
+#include "helpers.h"
 
 #define NBUF 512u
 #define BSZ 4096u
 #define AREA ((uint64_t)NBUF * BSZ)
 
-#define ST_INVALID_FIELD 0x4002
-#define ST_INVALID_OPCODE 0x4001
-#define ST_INVALID_NS 0x400b
-#define ST_LBA_RANGE 0x4080
-#define ST_COMPARE 0x4285
 #define HOSTERR (IO_UNIFIED_CQE_F_HOST | IO_UNIFIED_CQE_F_ERRNO)
 
-static struct tu_ctx T;
+static struct th_ctx T;
 static uint64_t n_sub, n_err;
 static int opened;
 
 static void open_once(void)
 {
-	static const struct tu_geom g = { 32, 64, NBUF, BSZ, UNIFIED_MODE_KICK, 64ull << 20 };
+	static const struct th_opts g = { .sq = 32, .cq = 64, .nbuf = NBUF, .bufsz = BSZ,
+					  .mode = UNIFIED_MODE_KICK, .file_size = 64ull << 20 };
 
 	if (!opened)
-		opened = tu_open(&T, &g) == 0 ? 1 : -1;
+		opened = th_open(&T, &g) == 0 ? 1 : -1;
 }
 
 /* A valid 1-block read of LBA 0 into buffer 0. */
@@ -49,7 +44,7 @@ static int expect_(const char *file, int line, const char *what, struct io_unifi
 	int ret;
 
 	s->user_data = ud;
-	ret = tu_submit1(&T, s, &c);
+	ret = th_exec(&T, s, &c);
 	n_sub++;
 	if (status)
 		n_err++;
@@ -100,7 +95,7 @@ static void t_good_commands(void)
 	s.len = 0;
 	s.buf_offset = 7 * BSZ;
 	s.user_data = 0;
-	REQUIRE(tu_submit1(&T, &s, &c) == 0, "derived len");
+	REQUIRE(th_exec(&T, &s, &c) == 0, "derived len");
 	n_sub++;
 	CHECK(c.status == 0 && c.len == lba, "len 0 derives NLB bytes: status 0x%x len %u", c.status, c.len);
 	base(&s);
@@ -144,7 +139,7 @@ static void t_unknown_sqe_flags(void)
 	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
 		base(&s);
 		s.flags = bits[i];
-		expect("unknown sqe flag", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+		expect("unknown sqe flag", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	}
 }
 
@@ -156,27 +151,27 @@ static void t_reserved_words(void)
 	for (i = 0; i < 4; i++) {
 		base(&s);
 		s.__resv[i] = 1ull << (i * 16);
-		expect("sqe reserved word", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+		expect("sqe reserved word", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	}
 	base(&s);
 	s.nvme_cmd.flags = 0x40;
-	expect("nvme_cmd.flags", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("nvme_cmd.flags", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.nvme_cmd.rsvd1 = 1;
-	expect("nvme_cmd.rsvd1", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("nvme_cmd.rsvd1", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.nvme_cmd.rsvd2 = 0x80000000u;
-	expect("nvme_cmd.rsvd2", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("nvme_cmd.rsvd2", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.nvme_cmd.metadata = (uintptr_t)T.buf;
-	expect("nvme_cmd.metadata", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("nvme_cmd.metadata", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.nvme_cmd.metadata_len = 8;
-	expect("nvme_cmd.metadata_len", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("nvme_cmd.metadata_len", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	/* Admin commands get the same checks. */
 	unified_prep_identify(&s, 1, 0, 0, 0);
 	s.__resv[2] = 5;
-	expect("admin reserved word", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("admin reserved word", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 }
 
 static void t_data_len_mismatch(void)
@@ -184,14 +179,14 @@ static void t_data_len_mismatch(void)
 	BEGIN();
 	base(&s);
 	s.nvme_cmd.data_len = 2 * s.len;
-	expect("data_len 2x len", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("data_len 2x len", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.nvme_cmd.data_len = s.len - 512;
-	expect("data_len < len", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("data_len < len", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	base(&s);
 	s.len = 0;
 	s.nvme_cmd.data_len = 8192;
-	expect("data_len (len 0) not matching NLB", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("data_len (len 0) not matching NLB", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 }
 
 static void t_buf_offset_out_of_area(void)
@@ -204,14 +199,14 @@ static void t_buf_offset_out_of_area(void)
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		base(&s);
 		s.buf_offset = offs[i];
-		expect("buf_offset/len outside the area", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+		expect("buf_offset/len outside the area", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 	}
 	/* Identify (derived 4 KiB) hanging over the end. */
 	unified_prep_identify(&s, 1, 0, AREA - 2048, 0);
-	expect("identify over the end", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+	expect("identify over the end", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 	/* A 1 MiB read that starts inside but ends past the area. */
 	unified_prep_read(&s, 1, 0, 256, AREA - (512u << 10), 1u << 20, 0);
-	expect("1 MiB read over the end", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+	expect("1 MiB read over the end", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 }
 
 static void t_buf_offset_misaligned(void)
@@ -223,7 +218,7 @@ static void t_buf_offset_misaligned(void)
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		base(&s);
 		s.buf_offset = offs[i];
-		expect("misaligned buf_offset", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+		expect("misaligned buf_offset", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	}
 }
 
@@ -234,11 +229,11 @@ static void t_transfer_too_big(void)
 	BEGIN();
 	lba = T.info.lba_size;
 	unified_prep_read(&s, 1, 0, (1u << 20) / lba + 1, 0, (1u << 20) + lba, 0);
-	expect("max_xfer + 1 block", &s, ST_INVALID_FIELD, HOSTERR, -E2BIG);
+	expect("max_xfer + 1 block", &s, ST_INV_FIELD, HOSTERR, -E2BIG);
 	unified_prep_write(&s, 1, 0, 65536, 0, 65536 * lba, 0);
-	expect("65536 blocks", &s, ST_INVALID_FIELD, HOSTERR, -E2BIG);
+	expect("65536 blocks", &s, ST_INV_FIELD, HOSTERR, -E2BIG);
 	unified_prep_read(&s, 1, 0, 512, 0, 0, 0);
-	expect("2 MiB derived from NLB", &s, ST_INVALID_FIELD, HOSTERR, -E2BIG);
+	expect("2 MiB derived from NLB", &s, ST_INV_FIELD, HOSTERR, -E2BIG);
 }
 
 static void t_wrong_nsid(void)
@@ -250,14 +245,14 @@ static void t_wrong_nsid(void)
 	for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
 		base(&s);
 		s.nvme_cmd.nsid = ns[i];
-		expect("read with a wrong nsid", &s, ST_INVALID_NS, HOSTERR, -ENXIO);
+		expect("read with a wrong nsid", &s, ST_INV_NS, HOSTERR, -ENXIO);
 	}
 	unified_prep_write(&s, 7, 0, 1, 0, T.info.lba_size, 0);
-	expect("write with a wrong nsid", &s, ST_INVALID_NS, HOSTERR, -ENXIO);
+	expect("write with a wrong nsid", &s, ST_INV_NS, HOSTERR, -ENXIO);
 	unified_prep_flush(&s, 3, 0);
-	expect("flush with a wrong nsid", &s, ST_INVALID_NS, HOSTERR, -ENXIO);
+	expect("flush with a wrong nsid", &s, ST_INV_NS, HOSTERR, -ENXIO);
 	unified_prep_identify(&s, 0, 9, 0, 0);
-	expect("identify namespace 9", &s, ST_INVALID_NS, HOSTERR, -ENXIO);
+	expect("identify namespace 9", &s, ST_INV_NS, HOSTERR, -ENXIO);
 }
 
 static void t_len_not_matching_nlb(void)
@@ -267,13 +262,13 @@ static void t_len_not_matching_nlb(void)
 	BEGIN();
 	lba = T.info.lba_size;
 	unified_prep_read(&s, 1, 0, 2, 0, lba, 0);
-	expect("2 blocks, 1 block of len", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("2 blocks, 1 block of len", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	unified_prep_read(&s, 1, 0, 1, 0, 2 * lba, 0);
-	expect("1 block, 2 blocks of len", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("1 block, 2 blocks of len", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	unified_prep_write(&s, 1, 0, 1, 0, lba - 512, 0);
-	expect("write len short of a block", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("write len short of a block", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	unified_prep_rw(&s, IO_UNIFIED_NVME_CMD_COMPARE, 1, 0, 4, 0, 3 * lba, 0);
-	expect("compare len mismatch", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("compare len mismatch", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 }
 
 static void t_unknown_opcode(void)
@@ -284,13 +279,13 @@ static void t_unknown_opcode(void)
 	BEGIN();
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		unified_prep_nvme(&s, ops[i], 1, 0, 0, 0);
-		expect("unknown I/O opcode", &s, ST_INVALID_OPCODE, IO_UNIFIED_CQE_F_HOST, 0);
+		expect("unknown I/O opcode", &s, ST_INV_OPCODE, IO_UNIFIED_CQE_F_HOST, 0);
 	}
 	unified_prep_nvme(&s, 0xc1, 1, 0, 4096, 0);
 	s.flags = IO_UNIFIED_SQE_F_ADMIN;
-	expect("unknown admin opcode", &s, ST_INVALID_OPCODE, IO_UNIFIED_CQE_F_HOST, 0);
+	expect("unknown admin opcode", &s, ST_INV_OPCODE, IO_UNIFIED_CQE_F_HOST, 0);
 	unified_prep_identify(&s, 0x55, 0, 0, 0);
-	expect("identify with an unknown CNS", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("identify with an unknown CNS", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 }
 
 static void t_lba_out_of_range(void)
@@ -323,17 +318,17 @@ static void t_dsm(void)
 	expect("dsm range past the end", &s, ST_LBA_RANGE, HOSTERR, -ERANGE);
 	unified_prep_dsm_deallocate(&s, 1, 2, 30 * BSZ, 0);
 	s.len = 16;
-	expect("dsm len short of its ranges", &s, ST_INVALID_FIELD, HOSTERR, -EINVAL);
+	expect("dsm len short of its ranges", &s, ST_INV_FIELD, HOSTERR, -EINVAL);
 	/* len 0: the ranges' size comes from NR, and must still be in the area. */
 	unified_prep_dsm_deallocate(&s, 1, 1, AREA - 8, 0);
 	s.len = 0;
-	expect("dsm (len 0) ranges over the end", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+	expect("dsm (len 0) ranges over the end", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 	unified_prep_dsm_deallocate(&s, 1, 256, UINT64_MAX - 4096, 0);
 	s.len = 0;
-	expect("dsm (len 0) at buf_offset ~0", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+	expect("dsm (len 0) at buf_offset ~0", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 	unified_prep_dsm_deallocate(&s, 1, 1, AREA + 4096, 0);
 	s.len = 0;
-	expect("dsm (len 0) past the area", &s, ST_INVALID_FIELD, HOSTERR, -EFAULT);
+	expect("dsm (len 0) past the area", &s, ST_INV_FIELD, HOSTERR, -EFAULT);
 }
 
 static void t_compare(void)
@@ -349,7 +344,7 @@ static void t_compare(void)
 	expect("compare equal", &s, 0, 0, 0);
 	T.buf[10 * BSZ + 100] ^= 1;
 	unified_prep_rw(&s, IO_UNIFIED_NVME_CMD_COMPARE, 1, 50, 1, 10 * BSZ, lba, 0);
-	expect("compare different", &s, ST_COMPARE, IO_UNIFIED_CQE_F_HOST, 0);
+	expect("compare different", &s, ST_CMP_FAILED, IO_UNIFIED_CQE_F_HOST, 0);
 }
 
 static void t_addr_is_ignored(void)
@@ -411,15 +406,15 @@ static void t_batch_in_equals_out(void)
 			break;
 		case 1:
 			unified_prep_read(unified_sq_entry(&T.sq, idx), 2, i, 1, 0, lba, 0);
-			want[i] = ST_INVALID_NS;
+			want[i] = ST_INV_NS;
 			break;
 		case 2:
 			unified_prep_nvme(unified_sq_entry(&T.sq, idx), 0x42, 1, 0, 0, 0);
-			want[i] = ST_INVALID_OPCODE;
+			want[i] = ST_INV_OPCODE;
 			break;
 		case 3:
 			unified_prep_read(unified_sq_entry(&T.sq, idx), 1, i, 1, AREA, lba, 0);
-			want[i] = ST_INVALID_FIELD;
+			want[i] = ST_INV_FIELD;
 			break;
 		default:
 			unified_prep_write(unified_sq_entry(&T.sq, idx), 1, 1000 + i, 1, (uint64_t)i * BSZ,
@@ -476,7 +471,7 @@ static void t_counters_in_equals_out(void)
 	CHECK(*T.sq.r.producer == *T.sq.r.consumer, "SQ not empty");
 	CHECK(*T.cq.r.producer == *T.cq.r.consumer, "CQ not empty");
 	CHECK(unified_get_stats(NULL, &st) == -EINVAL, "stats(NULL)");
-	tu_close(&T);
+	th_close(&T);
 	opened = 0;
 }
 

@@ -182,8 +182,14 @@ struct io_unified_cqe {
 #define IO_UNIFIED_SC_INTERNAL		0x06
 #define IO_UNIFIED_SC_ABORT_REQUESTED	0x07
 #define IO_UNIFIED_SC_INVALID_NS	0x0b
+#define IO_UNIFIED_SC_PRP_OFFSET_INVALID 0x13	/* generic: data buffer misaligned */
+#define IO_UNIFIED_SC_NS_WRITE_PROTECTED 0x20	/* generic: Namespace is Write Protected */
 #define IO_UNIFIED_SC_LBA_RANGE		0x80	/* generic: LBA Out of Range */
+#define IO_UNIFIED_SC_CAPACITY_EXCEEDED	0x81	/* generic: Capacity Exceeded */
+#define IO_UNIFIED_SC_INVALID_LOG_PAGE	0x09	/* command specific (Get Log Page) */
+#define IO_UNIFIED_SC_FID_NOT_SAVEABLE	0x0d	/* command specific (Set Features) */
 #define IO_UNIFIED_SC_COMPARE_FAILED	0x85	/* media: Compare Failure */
+#define IO_UNIFIED_SC_ACCESS_DENIED	0x86	/* media: Access Denied (refused by policy) */
 
 /* Region descriptor, pointed to by io_unified_reg.region_ptr. */
 struct io_unified_region_desc {
@@ -225,7 +231,14 @@ struct io_unified_reg {
 	__u64	__resv[4];		/* must be zero */
 };
 
-/* No flags are defined in ABI version 1; any set bit is rejected. */
+/*
+ * PROBE: only ask whether the kernel engine exists.  A kernel with
+ * IORING_REGISTER_UNIFIED_IFQ answers IO_UNIFIED_ABI_VERSION and does
+ * nothing else (every other field must be zero); a stock kernel answers
+ * -EINVAL for the unknown opcode.  No flag is accepted by a registration:
+ * any set bit there is rejected with -EINVAL.
+ */
+#define IO_UNIFIED_REG_F_PROBE		(1u << 0)
 #define IO_UNIFIED_REG_F_MASK		0u
 
 /* NVMe opcodes the engines know by name (others pass through on NVMe). */

@@ -12,13 +12,26 @@
  *  - Every function that can fail returns a negative errno (or NULL) and
  *    leaves no half state behind.  unified_errmsg() then gives a sentence
  *    that says what was wrong, for the calling thread.
+ *    Errors the engine meets while serving the rings (an io_uring
+ *    submission the kernel refuses) are reported by the next
+ *    unified_kick() or unified_enter().
  *  - A unified_ctx is not thread safe: one thread produces SQEs and consumes
  *    CQEs (it may be a different thread from the engine thread).  The ring
  *    helpers are single-producer/single-consumer.
+ *  - A unified_ctx belongs to the process that registered it, as an
+ *    io_uring does.  A child made by fork() gets -EPERM from every call
+ *    on an inherited context except unified_unregister(), which there only
+ *    releases the child's own copies (descriptors, memory) and never
+ *    touches the parent's rings or I/O.  Regions the library maps are
+ *    MADV_DONTFORK: a child does not see them at all.
+ *  - The ring helpers trust nothing the other side wrote: an index that
+ *    moved backwards or by more than the ring holds reads as "no entries"
+ *    / "no free slots", never as more than the ring size.
  */
 #ifndef LIBUNIFIED_H
 #define LIBUNIFIED_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -84,18 +97,26 @@ UNIFIED_INLINE uint32_t unified_sq_nb_free(struct unified_sq *sq, uint32_t nb)
 {
 	uint32_t free_entries = sq->r.cached_cons - sq->r.cached_prod;
 
-	if (free_entries >= nb)
+	if (free_entries >= nb && free_entries <= sq->r.size)
 		return free_entries;
 	/* Acquire pairs with the engine's store-release of the consumer index:
 	 * once we see the slot as free, the engine has finished reading it. */
 	sq->r.cached_cons = unified_load_acquire(sq->r.consumer) + sq->r.size;
-	return sq->r.cached_cons - sq->r.cached_prod;
+	free_entries = sq->r.cached_cons - sq->r.cached_prod;
+	if (free_entries > sq->r.size) {
+		/* The consumer is ahead of what we produced, or went back:
+		 * corrupt.  Report a full ring rather than trust it. */
+		sq->r.cached_cons = sq->r.cached_prod;
+		return 0;
+	}
+	return free_entries;
 }
 
 /**
  * unified_sq_reserve() - reserve @nb consecutive SQ slots.
  * Returns @nb and stores the first index in *@idx, or 0 if fewer than @nb
  * slots are free (nothing is reserved then: all or nothing, like AF_XDP).
+ * Never more than the ring size, whatever the shared consumer index says.
  */
 UNIFIED_INLINE uint32_t unified_sq_reserve(struct unified_sq *sq, uint32_t nb, uint32_t *idx)
 {
@@ -132,7 +153,10 @@ UNIFIED_INLINE void unified_sq_cancel(struct unified_sq *sq, uint32_t nb)
 
 /**
  * unified_sq_needs_wakeup() - non-zero if the engine thread is asleep and
- * must be kicked to see new SQEs.
+ * must be kicked to see new SQEs.  The flag is a hint the engine keeps up to
+ * date; the engine's real state is private, so an application that clears
+ * the flag only costs itself wake-ups: unified_kick() and unified_enter()
+ * always wake a sleeping engine.
  */
 UNIFIED_INLINE int unified_sq_needs_wakeup(const struct unified_sq *sq)
 {
@@ -148,17 +172,27 @@ UNIFIED_INLINE int unified_sq_needs_wakeup(const struct unified_sq *sq)
 
 /**
  * unified_cq_peek() - up to @nb completions ready to read.
- * Returns how many (0..@nb) and stores the first index in *@idx.
+ * Returns how many (0..@nb, never more than the ring size) and stores the
+ * first index in *@idx.  A producer index that went back or jumped by more
+ * than the ring holds reads as no completions.
+ *
+ * Thread mode: when the CQ was full, the engine thread notices released
+ * slots by itself within about a millisecond; call
+ * unified_kick() after unified_cq_release() to have them reused at once.
  */
 UNIFIED_INLINE uint32_t unified_cq_peek(struct unified_cq *cq, uint32_t nb, uint32_t *idx)
 {
 	uint32_t entries = cq->r.cached_prod - cq->r.cached_cons;
 
-	if (entries == 0) {
+	if (entries == 0 || entries > cq->r.size) {
 		/* Acquire pairs with the engine's store-release of the
 		 * producer: the CQE contents are visible once the index is. */
 		cq->r.cached_prod = unified_load_acquire(cq->r.producer);
 		entries = cq->r.cached_prod - cq->r.cached_cons;
+		if (entries > cq->r.size) {
+			cq->r.cached_prod = cq->r.cached_cons;	/* corrupt: trust nothing */
+			return 0;
+		}
 	}
 	if (entries > nb)
 		entries = nb;
@@ -191,8 +225,22 @@ UNIFIED_INLINE void unified_cq_cancel(struct unified_cq *cq, uint32_t nb)
 
 /* ------------------------------------------------------------------------
  * SQE preparation helpers.  They zero the whole entry first, so reserved
- * fields are always zero.  slba/nlb are logical blocks, nlb counted from 1.
+ * fields are always zero.  slba/nlb are logical blocks, nlb counted from 1
+ * (1..65536); the wire fields are 0-based, so a count of 0 has no encoding.
+ * A helper given a count it cannot encode returns -EINVAL and marks the
+ * entry with UNIFIED_SQE_F_PREP_ERROR, an SQE flag the engine rejects:
+ * submitted anyway, it completes with Invalid Field in Command and touches
+ * nothing.  Helpers without counts always succeed.
  */
+
+/* Marks an SQE a prep helper refused (not an ABI flag: always rejected). */
+#define UNIFIED_SQE_F_PREP_ERROR	(1u << 31)
+
+UNIFIED_INLINE int unified_prep_refuse(struct io_unified_sqe *sqe)
+{
+	sqe->flags |= UNIFIED_SQE_F_PREP_ERROR;
+	return -EINVAL;
+}
 
 /** unified_prep_nvme() - generic I/O command: opcode, namespace, buffer. */
 UNIFIED_INLINE void unified_prep_nvme(struct io_unified_sqe *sqe, uint8_t opcode, uint32_t nsid,
@@ -206,31 +254,40 @@ UNIFIED_INLINE void unified_prep_nvme(struct io_unified_sqe *sqe, uint8_t opcode
 	sqe->user_data = user_data;
 }
 
-/** unified_prep_rw() - Read, Write or Compare of @nlb blocks at @slba. */
-UNIFIED_INLINE void unified_prep_rw(struct io_unified_sqe *sqe, uint8_t opcode, uint32_t nsid,
-				    uint64_t slba, uint32_t nlb, uint64_t buf_offset, uint32_t len,
-				    uint64_t user_data)
+/**
+ * unified_prep_rw() - Read, Write, Compare (or Write Zeroes, with no
+ * buffer) of @nlb blocks (1..65536) at @slba.  Return 0, or -EINVAL for an
+ * @nlb of 0 or over 65536 (the entry is then marked to fail, see above).
+ */
+UNIFIED_INLINE int unified_prep_rw(struct io_unified_sqe *sqe, uint8_t opcode, uint32_t nsid,
+				   uint64_t slba, uint32_t nlb, uint64_t buf_offset, uint32_t len,
+				   uint64_t user_data)
 {
 	unified_prep_nvme(sqe, opcode, nsid, buf_offset, len, user_data);
 	sqe->nvme_cmd.cdw10 = (uint32_t)slba;
 	sqe->nvme_cmd.cdw11 = (uint32_t)(slba >> 32);
-	sqe->nvme_cmd.cdw12 = (nlb - 1) & 0xffff;
+	if (nlb == 0 || nlb > 65536)
+		return unified_prep_refuse(sqe);
+	sqe->nvme_cmd.cdw12 = nlb - 1;
+	return 0;
 }
 
-/** unified_prep_read() - Read @nlb blocks at @slba into the buffer area. */
-UNIFIED_INLINE void unified_prep_read(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
+/** unified_prep_read() - Read @nlb blocks at @slba into the buffer area (see unified_prep_rw()). */
+UNIFIED_INLINE int unified_prep_read(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
+				     uint32_t nlb, uint64_t buf_offset, uint32_t len,
+				     uint64_t user_data)
+{
+	return unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_READ, nsid, slba, nlb, buf_offset, len,
+			       user_data);
+}
+
+/** unified_prep_write() - Write @nlb blocks at @slba from the buffer area (see unified_prep_rw()). */
+UNIFIED_INLINE int unified_prep_write(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
 				      uint32_t nlb, uint64_t buf_offset, uint32_t len,
 				      uint64_t user_data)
 {
-	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_READ, nsid, slba, nlb, buf_offset, len, user_data);
-}
-
-/** unified_prep_write() - Write @nlb blocks at @slba from the buffer area. */
-UNIFIED_INLINE void unified_prep_write(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
-				       uint32_t nlb, uint64_t buf_offset, uint32_t len,
-				       uint64_t user_data)
-{
-	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE, nsid, slba, nlb, buf_offset, len, user_data);
+	return unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE, nsid, slba, nlb, buf_offset, len,
+			       user_data);
 }
 
 /** unified_prep_flush() - Flush the namespace's volatile write cache. */
@@ -239,25 +296,34 @@ UNIFIED_INLINE void unified_prep_flush(struct io_unified_sqe *sqe, uint32_t nsid
 	unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_FLUSH, nsid, 0, 0, user_data);
 }
 
-/** unified_prep_write_zeroes() - Write Zeroes over @nlb blocks at @slba. */
-UNIFIED_INLINE void unified_prep_write_zeroes(struct io_unified_sqe *sqe, uint32_t nsid,
-					      uint64_t slba, uint32_t nlb, uint64_t user_data)
+/**
+ * unified_prep_write_zeroes() - Write Zeroes over @nlb blocks (1..65536) at
+ * @slba.  Return 0, or -EINVAL for an @nlb of 0 or over 65536 (the entry is
+ * then marked to fail: before this rule, 0 zeroed 65536 blocks).
+ */
+UNIFIED_INLINE int unified_prep_write_zeroes(struct io_unified_sqe *sqe, uint32_t nsid,
+					     uint64_t slba, uint32_t nlb, uint64_t user_data)
 {
-	unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE_ZEROES, nsid, slba, nlb, 0, 0, user_data);
+	return unified_prep_rw(sqe, IO_UNIFIED_NVME_CMD_WRITE_ZEROES, nsid, slba, nlb, 0, 0,
+			       user_data);
 }
 
 /**
  * unified_prep_dsm_deallocate() - Dataset Management (deallocate) of @nr
  * ranges (1..256) that the caller wrote as 16-byte NVMe range entries into
- * the buffer at @buf_offset.
+ * the buffer at @buf_offset.  Return 0, or -EINVAL for an @nr of 0 or over
+ * 256 (the entry is then marked to fail).
  */
-UNIFIED_INLINE void unified_prep_dsm_deallocate(struct io_unified_sqe *sqe, uint32_t nsid,
-						uint32_t nr, uint64_t buf_offset,
-						uint64_t user_data)
+UNIFIED_INLINE int unified_prep_dsm_deallocate(struct io_unified_sqe *sqe, uint32_t nsid,
+					       uint32_t nr, uint64_t buf_offset,
+					       uint64_t user_data)
 {
 	unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_DSM, nsid, buf_offset, nr * 16u, user_data);
-	sqe->nvme_cmd.cdw10 = (nr - 1) & 0xff;
 	sqe->nvme_cmd.cdw11 = 1u << 2;	/* AD: attribute deallocate */
+	if (nr == 0 || nr > 256)
+		return unified_prep_refuse(sqe);
+	sqe->nvme_cmd.cdw10 = nr - 1;
+	return 0;
 }
 
 /** unified_prep_identify() - admin Identify with @cns into a 4 KiB buffer. */
@@ -289,10 +355,19 @@ enum unified_engine_mode {
 };
 
 /* unified_opts.flags */
-#define UNIFIED_OPT_USER_ENGINE	(1u << 0)	/* never try the kernel engine */
+#define UNIFIED_OPT_USER_ENGINE	(1u << 0)	/* never probe or use the kernel engine */
 #define UNIFIED_OPT_IOPOLL	(1u << 1)	/* NVMe target: IOPOLL ring (if poll queues exist) */
-#define UNIFIED_OPT_CREATE	(1u << 2)	/* file target: create/extend the file */
-#define UNIFIED_OPT_MASK	(UNIFIED_OPT_USER_ENGINE | UNIFIED_OPT_IOPOLL | UNIFIED_OPT_CREATE)
+/* File target: create the file, or grow an existing one.  An existing path
+ * must then be a regular file owned by the caller with one link, not a
+ * symbolic link, and owner-writable (else -EPERM / -ELOOP / -EACCES). */
+#define UNIFIED_OPT_CREATE	(1u << 2)
+/* Admin commands that can destroy data or change the controller (Format
+ * NVM, Sanitize, namespace management, firmware, Security Send, vendor
+ * admin opcodes...) and admin commands on other namespaces.  Without it
+ * they complete with Access Denied (docs/security.md). */
+#define UNIFIED_OPT_ADMIN_DESTRUCTIVE (1u << 3)
+#define UNIFIED_OPT_MASK	(UNIFIED_OPT_USER_ENGINE | UNIFIED_OPT_IOPOLL | UNIFIED_OPT_CREATE | \
+				 UNIFIED_OPT_ADMIN_DESTRUCTIVE)
 
 /* Library-level options for unified_register(); NULL means all defaults. */
 struct unified_opts {
@@ -300,10 +375,14 @@ struct unified_opts {
 	uint32_t flags;		/* UNIFIED_OPT_* */
 	uint32_t lba_size;	/* file target: LBA size (512 or 4096); 0 = 4096 */
 	uint32_t idle_spin_us;	/* thread mode: busy-poll this long before sleeping;
-				 * 0 = 50, or 2 on machines with two CPUs or fewer */
+				 * 0 = 50, or 2 on machines with two CPUs or fewer;
+				 * at most 1000000 (1 s), else -EINVAL */
 	uint64_t file_size;	/* file target with CREATE: size in bytes; 0 = 1 GiB */
 	const char *ctrl_path;	/* NVMe: controller node for admin; NULL = derive from ng path */
-	uint64_t __resv[4];	/* must be zero */
+	uint32_t drain_timeout_ms; /* bound of unified_drain()/unified_unregister();
+				    * 0 = 30000 (30 s) */
+	uint32_t __resv32;	/* must be zero */
+	uint64_t __resv[3];	/* must be zero */
 };
 
 /* What the registered target is. */

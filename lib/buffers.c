@@ -33,7 +33,7 @@ UNIFIED_EXPORT int unified_buf_alloc(struct unified_ctx *ctx, uint64_t *off)
 	uint32_t idx;
 
 	if (!ctx || !off)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_buf_alloc: ctx and off are required");
 	if (!ctx->buf_top)
 		return unified_set_err(ENOBUFS, "all %u data buffers are in use", ctx->buf_entries);
 	idx = ctx->buf_stack[--ctx->buf_top];
@@ -47,7 +47,7 @@ UNIFIED_EXPORT int unified_buf_free(struct unified_ctx *ctx, uint64_t off)
 	uint64_t idx;
 
 	if (!ctx)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_buf_free: ctx is NULL");
 	if (off & (ctx->buf_size - 1) || off >= ctx->data_size)
 		return unified_set_err(EINVAL, "offset 0x%llx is not the start of a data buffer",
 				       (unsigned long long)off);
@@ -72,10 +72,11 @@ UNIFIED_EXPORT int unified_buf_off(const struct unified_ctx *ctx, const void *pt
 	uintptr_t p = (uintptr_t)ptr, b;
 
 	if (!ctx || !off)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_buf_off: ctx and off are required");
 	b = (uintptr_t)ctx->buffers;
 	if (p < b || p - b >= ctx->data_size)
-		return -EFAULT;
+		return unified_set_err(EFAULT, "pointer %p is outside the data area %p + %llu",
+				       ptr, (void *)b, (unsigned long long)ctx->data_size);
 	*off = p - b;
 	return 0;
 }

@@ -1,11 +1,26 @@
 /* SPDX-License-Identifier: MIT */
-/* libunified private definitions: context, user engine, target table. */
+/*
+ * libunified private definitions.
+ *
+ * The user engine is split by concern, one file each:
+ *   validate.c  the trust boundary: every rule an SQE must satisfy
+ *   sq.c        SQ consumption (copy, validate, hand to the target)
+ *   cq.c        CQ publication (CQ slot reservation, CQE writing, publish)
+ *   uring.c     the io_uring glue (setup, SQE allocation, submit, reap)
+ *   wake.c      the engine thread and its sleep/wake protocol
+ *   enter.c     the engine pass, unified_kick(), unified_enter(), drain
+ *   engine.c    engine start and stop
+ * Targets (target.c opens and dispatches; target_{file,block,nvme}.c and
+ * nvme_emul.c) see the engine only through the few calls declared under
+ * "target interface" below.
+ */
 #ifndef UNIFIED_INTERNAL_H
 #define UNIFIED_INTERNAL_H
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <liburing.h>
 #include "libunified.h"
 #include "uapi_compat.h"
@@ -17,9 +32,14 @@
 /* Most registered buffers an io_uring takes (IORING_MAX_REG_BUFFERS). */
 #define UNIFIED_MAX_WINDOWS	16384u
 
-/* Emulated targets: largest transfer (reported as MDTS) and compare slots. */
+/* Emulated targets: largest transfer (reported as MDTS). */
 #define UNIFIED_EMUL_MAX_XFER	(1u << 20)
-#define UNIFIED_CMP_SLOTS	2
+
+/* Thread mode: longest busy-poll before sleeping, and the default bounds. */
+#define UNIFIED_MAX_SPIN_US	1000000u
+#define UNIFIED_DRAIN_TIMEOUT_MS 30000u
+/* The engine thread re-checks a full CQ this often (see wake.c). */
+#define UNIFIED_CQ_FULL_POLL_NS	(1000ull * 1000)
 
 /* Statistics are written by one thread and may be read by another. */
 #define STAT_ADD(field, n) \
@@ -28,6 +48,7 @@
 /* Records a sentence for unified_errmsg() and returns -err. */
 int unified_set_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void unified_clear_err(void);
+uint64_t unified_now_ns(void);
 
 struct unified_engine;
 struct unified_target;
@@ -44,25 +65,36 @@ struct unified_cmd {
 	uint16_t cqe_flags;
 	uint8_t opcode;
 	uint8_t admin;
-	int16_t cmp_slot;	/* compare scratch slot, -1 if none */
+	int16_t tgt_slot;	/* a target resource held by the command, -1 if none */
 	uint32_t next_free;
 };
 
 /*
- * A target: one file implements one of these (the xNVMe way).  submit()
- * either queues io_uring operations for @cmd (setting cmd->pending) and
- * returns 0, completes @cmd inline (status set, pending 0) and returns 0,
- * or returns -EBUSY to be called again later with the same SQE.
- * complete() receives each io_uring CQE that belongs to @cmd.
+ * A target: one file implements one of these (the xNVMe way).  The path is
+ * opened once by target.c, which picks the ops from fstat() of that very
+ * descriptor; init() then reads the geometry from t->fd.
+ *
+ * submit() either queues io_uring operations for @cmd (setting cmd->pending
+ * through unified_engine_get_sqe()) and returns 0, completes @cmd inline
+ * (status set, pending 0) and returns 0, or returns -EBUSY, holding nothing,
+ * to be called again later with the same SQE (it must then be possible that
+ * a completion of a command already in flight frees what was missing).
+ * complete() receives each io_uring CQE that belongs to @cmd.  release()
+ * (optional) frees what the target held for @cmd once its CQE is written.
  */
 struct unified_target_ops {
 	const char *name;
-	int (*open)(struct unified_target *t, const char *path, const struct unified_opts *o);
+	int (*init)(struct unified_target *t, const struct stat *st, const struct unified_opts *o);
 	void (*close)(struct unified_target *t);
 	int (*submit)(struct unified_engine *e, struct unified_cmd *cmd,
 		      const struct io_unified_sqe *sqe);
 	void (*complete)(struct unified_engine *e, struct unified_cmd *cmd,
 			 const struct io_uring_cqe *cqe);
+	void (*release)(struct unified_target *t, struct unified_cmd *cmd);
+	/* optional: false if the target does not implement the opcode at
+	 * all (it then completes with Invalid Command Opcode before any other
+	 * check); NULL passes every opcode on (NVMe passthrough). */
+	bool (*supports)(bool admin, uint8_t opcode);
 };
 
 struct unified_target {
@@ -76,6 +108,7 @@ struct unified_target {
 	uint32_t buf_align;	/* required alignment of buf_offset */
 	uint32_t ring_flags;	/* io_uring setup flags the target needs */
 	uint32_t iopoll;
+	uint32_t opt_flags;	/* UNIFIED_OPT_* given at registration */
 	/*
 	 * Fixed-buffer registration mode.  0: the data area in 1 GiB chunks.
 	 * Non-zero: overlapping windows of this many bytes, window k ending at
@@ -86,9 +119,11 @@ struct unified_target {
 	uint32_t fixed_window;
 	bool no_fixed;		/* too many windows: pass user addresses instead */
 	bool no_punch;		/* block device cannot deallocate: zero instead */
-	bool created;		/* file target: the file was created by open() */
+	bool read_only;		/* opened read-only: writes get Write Protected */
+	bool thin;		/* capacity is not allocated up front (sparse file) */
+	bool created;		/* file target: the file was created by us */
 	bool committed;		/* registration succeeded: close() undoes nothing */
-	int64_t old_size;	/* file target: size before open() grew it, or -1 */
+	int64_t old_size;	/* file target: size before we grew it, or -1 */
 	uint64_t nlba;
 	char path[256];
 	void *priv;
@@ -98,11 +133,18 @@ extern const struct unified_target_ops unified_target_file_ops;
 extern const struct unified_target_ops unified_target_block_ops;
 extern const struct unified_target_ops unified_target_nvme_ops;
 
+/* target.c: open @path once and set up the matching target. */
+int unified_target_open(struct unified_target *t, const char *path, bool is_default,
+			const struct unified_opts *o);
+void unified_target_close(struct unified_target *t);
+/* sysfs and procfs: read one unsigned number (close-on-exec, no stdio). */
+int unified_read_u64_file(const char *path, uint64_t *v);
+
 /* Private mirror of a ring the engine serves; never trusts shared fields. */
 struct unified_engine_ring {
 	uint32_t *producer;
 	uint32_t *consumer;
-	uint32_t *flags;
+	uint32_t *flags;	/* shared hint only, never read back for decisions */
 	uint32_t mask;
 	uint32_t size;
 	uint32_t cached_prod;	/* SQ: last sane producer; CQ: next slot to write */
@@ -112,6 +154,7 @@ struct unified_engine_ring {
 struct unified_engine {
 	struct io_uring ring;
 	bool ring_ready;
+	bool rings_live;	/* the region's rings were initialised: drain them */
 	struct unified_target tgt;
 	struct unified_engine_ring sq;
 	struct unified_engine_ring cq;
@@ -127,21 +170,28 @@ struct unified_engine {
 	uint32_t cq_unpublished; /* CQEs written past the published producer */
 	uint32_t *done;		/* finished cmds waiting for CQ room (FIFO) */
 	uint32_t done_head, done_count;
+	bool sq_blocked;	/* the target said -EBUSY; wait for a completion */
+	bool cq_blocked;	/* SQEs or CQEs wait for CQ room */
 
-	void *cmp_buf[UNIFIED_CMP_SLOTS];
-	uint32_t cmp_busy;	/* bitmask of compare slots in use */
-
-	/* Engine thread (UNIFIED_MODE_THREAD). */
+	/* Thread mode (wake.c).  Everything here is private memory: the
+	 * shared ring flags are hints for the application, never inputs. */
 	uint32_t mode;
 	pthread_t thread;
 	bool thread_running;
 	int stop;		/* atomic */
 	int draining;		/* atomic: abort queued SQEs */
+	uint32_t sleeping;	/* atomic: the engine thread is (about to be) asleep */
+	uint32_t kick_seq;	/* atomic: bumped by every wake-up; futex word */
+	uint32_t app_waiting;	/* atomic: unified_enter() sleeps on cq_seq */
+	uint32_t cq_seq;	/* atomic: bumped by every CQ publication; futex word */
+	uint32_t gate;		/* atomic: 0 = wait, 1 = run, 2 = exit (thread start) */
 	int doorbell_fd;	/* eventfd read armed in the ring to wake the thread */
 	uint64_t doorbell_val;
 	bool doorbell_armed;
 	uint32_t idle_spin_us;
-	int thread_err;
+	uint32_t drain_timeout_ms;
+	int pending_err;	/* atomic: engine error not yet reported to a caller */
+	int first_err;		/* the first engine error, for unified_unregister() */
 
 	struct unified_stats stats;
 };
@@ -150,6 +200,10 @@ struct unified_ctx {
 	void *region;
 	size_t region_size;
 	bool region_owned;	/* we mmap'ed it */
+	bool leak_on_free;	/* a timed-out drain left I/O in flight */
+	int kernel_engine;	/* the probe's answer (1: the kernel has it) */
+	uint64_t fork_gen;	/* unified_fork_gen at registration */
+	pid_t owner;
 	struct io_unified_offsets off;
 	uint32_t sq_entries, cq_entries, buf_entries, buf_size;
 	uint8_t *buffers;
@@ -164,6 +218,9 @@ struct unified_ctx {
 	struct unified_target_info info;
 };
 
+/* register.c: the rule that a context belongs to the process that made it. */
+int unified_ctx_check(const struct unified_ctx *ctx, const char *fn);
+
 /* region.c */
 int unified_layout(struct io_unified_reg *reg, uint64_t *total);
 int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
@@ -177,20 +234,67 @@ void unified_buffers_fini(struct unified_ctx *ctx);
 
 /* engine.c */
 int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o);
-int unified_engine_run(struct unified_ctx *ctx);
 void unified_engine_stop(struct unified_ctx *ctx);
+
+/* validate.c: 0 if @cmd may go to the target, else its status is set. */
+int unified_validate(const struct unified_engine *e, struct unified_cmd *cmd,
+		     const struct io_unified_sqe *s);
+
+/* sq.c */
+int unified_sq_ready(struct unified_engine *e);
+int unified_sq_consume(struct unified_engine *e, uint32_t *taken);
+
+/* cq.c */
+uint32_t unified_cq_free(struct unified_engine *e, uint32_t need);
+void unified_cq_flush_done(struct unified_engine *e);
+void unified_cq_publish(struct unified_engine *e);
+
+/* uring.c */
+int unified_uring_setup(struct unified_ctx *ctx);
+int unified_uring_submit(struct unified_engine *e, uint32_t wait_nr,
+			 struct __kernel_timespec *ts);
+uint32_t unified_uring_reap(struct unified_engine *e);
+void unified_uring_arm_doorbell(struct unified_engine *e);
+void unified_engine_note_err(struct unified_engine *e, int err);
+void unified_uring_cancel_all(struct unified_engine *e);
+
+/* wake.c */
+int unified_thread_prepare(struct unified_engine *e);
+void unified_thread_go(struct unified_engine *e);
+void unified_thread_stop(struct unified_engine *e);
+void unified_thread_wake(struct unified_engine *e);
+bool unified_thread_sleeping(struct unified_engine *e);
+void unified_app_wake(struct unified_engine *e);
+int unified_app_wait(struct unified_engine *e, uint32_t seen, uint64_t deadline);
+
+/* enter.c */
+int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts);
 int unified_engine_drain(struct unified_engine *e);
-int unified_engine_pass(struct unified_engine *e, bool wait_one);
+
+/* ---- target interface: what a target may call on the engine ---- */
 void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd);
 struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd);
-uint32_t unified_cmd_index(struct unified_engine *e, const struct unified_cmd *cmd);
 uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint32_t len);
+
+static inline uint8_t *unified_engine_data(const struct unified_engine *e, uint64_t off)
+{
+	return e->data + off;
+}
+
+/* Transient host conditions: a retry may succeed, so no DNR. */
+static inline bool unified_err_transient(int err)
+{
+	return err == -EAGAIN || err == -EBUSY || err == -EINTR || err == -ENOMEM ||
+	       err == -ETIMEDOUT || err == -ECANCELED;
+}
 
 static inline void unified_cmd_status(struct unified_cmd *cmd, uint8_t sct, uint8_t sc, int err)
 {
 	if (cmd->status)
 		return;		/* keep the first failure */
-	cmd->status = IO_UNIFIED_STATUS(sct, sc) | IO_UNIFIED_STATUS_DNR;
+	cmd->status = IO_UNIFIED_STATUS(sct, sc);
+	if (!unified_err_transient(err))
+		cmd->status |= IO_UNIFIED_STATUS_DNR;
 	cmd->cqe_flags |= IO_UNIFIED_CQE_F_HOST;
 	if (err) {
 		cmd->res = err;
@@ -199,10 +303,14 @@ static inline void unified_cmd_status(struct unified_cmd *cmd, uint8_t sct, uint
 }
 
 /* nvme_emul.c: NVMe semantics over a file or block device. */
+int unified_emul_init(struct unified_target *t);
+void unified_emul_fini(struct unified_target *t);
 int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 			const struct io_unified_sqe *sqe);
 void unified_emul_complete(struct unified_engine *e, struct unified_cmd *cmd,
 			   const struct io_uring_cqe *cqe);
+void unified_emul_release(struct unified_target *t, struct unified_cmd *cmd);
+bool unified_emul_supports(bool admin, uint8_t opcode);
 void unified_emul_identify(const struct unified_target *t, uint8_t cns, uint32_t nsid, uint8_t *out);
 
 /* Length in bytes of Read/Write/Compare from NLB, or 0. */

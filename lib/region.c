@@ -84,6 +84,39 @@ int unified_layout(struct io_unified_reg *reg, uint64_t *total)
 	return 0;
 }
 
+/*
+ * Is every byte of [addr, addr + len) mapped readable and writable in this
+ * process?  Read from /proc/self/maps, so nothing is touched: caller memory
+ * that is PROT_NONE, unmapped or a kernel address gives -EFAULT instead of
+ * a crash later.
+ */
+static int user_memory_ok(uint64_t addr, uint64_t len)
+{
+	char line[512];
+	uint64_t need = addr, end = addr + len;
+	FILE *f;
+
+	if (end < addr)
+		return 0;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return -errno;
+	while (need < end && fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (hi <= need)
+			continue;
+		if (lo > need || perms[0] != 'r' || perms[1] != 'w')
+			break;
+		need = hi;
+	}
+	fclose(f);
+	return need >= end;
+}
+
 static int numa_node_exists(int node)
 {
 	char p[64];
@@ -161,13 +194,22 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 			return unified_set_err(ENOBUFS, "user region is %llu bytes, the layout needs %llu",
 					       (unsigned long long)desc->size,
 					       (unsigned long long)total);
+		ret = user_memory_ok(desc->user_addr, total);
+		if (ret <= 0)
+			return unified_set_err(ret < 0 ? -ret : EFAULT, "user region 0x%llx + %llu bytes is "
+					       "not all mapped readable and writable in this process",
+					       (unsigned long long)desc->user_addr,
+					       (unsigned long long)total);
 		mem = (void *)(uintptr_t)desc->user_addr;
 		ctx->region_owned = false;
 		ctx->region_size = desc->size;
 		/* Nothing is written to caller memory until registration can no
 		 * longer fail (unified_region_init_rings()). */
 	} else {
-		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+		/* With a NUMA node, pages are populated after mbind() so they
+		 * are allocated there, not allocated locally and migrated. */
+		int flags = MAP_PRIVATE | MAP_ANONYMOUS |
+			    ((desc->flags & IO_UNIFIED_REGION_NUMA) ? 0 : MAP_POPULATE);
 
 		if (desc->user_addr || desc->size)
 			return unified_set_err(EINVAL, "user_addr/size are outputs unless REGION_USER is set");
@@ -203,7 +245,17 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 			return unified_set_err(err, "mbind to NUMA node %d failed: %s",
 					       desc->numa_node, strerror(err));
 		}
+		if (madvise(mem, ctx->region_size, MADV_POPULATE_WRITE)) {
+			int err = errno;
+
+			munmap(mem, ctx->region_size);
+			return unified_set_err(err, "cannot populate %zu bytes on NUMA node %d: %s",
+					       ctx->region_size, desc->numa_node, strerror(err));
+		}
 	}
+	/* A child of fork() must not share or copy the rings (libunified.h). */
+	if (ctx->region_owned)
+		madvise(mem, ctx->region_size, MADV_DONTFORK);
 	ctx->region = mem;
 	ctx->off = reg->offsets;
 	ctx->sq_entries = reg->sq_entries;

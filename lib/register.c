@@ -80,20 +80,22 @@ UNIFIED_EXPORT const char *unified_status_str(uint16_t status)
 	return "Unknown Status";
 }
 
-UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
+/*
+ * Ask the kernel on @ring_fd whether it serves the unified rings: the
+ * probe is IORING_REGISTER_UNIFIED_IFQ with IO_UNIFIED_REG_F_PROBE, which a
+ * kernel with the engine answers with its ABI version (> 0) and nothing
+ * else.  A stock kernel answers -EINVAL (unknown opcode); any other answer
+ * (another meaning of the opcode on some kernel, a filter) is "absent".
+ */
+static int probe_kernel_engine(int ring_fd)
 {
-	const char *env = getenv("UNIFIED_DEFAULT_FILE"), *dir = getenv("TMPDIR");
-	int n;
+	struct io_unified_reg reg;
+	long r;
 
-	if (!buf)
-		return -EINVAL;
-	if (env && *env)
-		n = snprintf(buf, len, "%s", env);
-	else
-		n = snprintf(buf, len, "%s/unified-default.img", dir && *dir ? dir : "/var/tmp");
-	if (n < 0 || (size_t)n >= len)
-		return unified_set_err(ENAMETOOLONG, "default namespace path is too long");
-	return 0;
+	memset(&reg, 0, sizeof(reg));
+	reg.flags = IO_UNIFIED_REG_F_PROBE;
+	r = syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_UNIFIED_IFQ, &reg, 1);
+	return r == IO_UNIFIED_ABI_VERSION ? 1 : 0;
 }
 
 UNIFIED_EXPORT int unified_kernel_engine_available(void)
@@ -103,14 +105,43 @@ UNIFIED_EXPORT int unified_kernel_engine_available(void)
 
 	ret = io_uring_queue_init(1, &ring, 0);
 	if (ret < 0)
-		return ret;
-	/* A stock kernel rejects the unknown opcode with -EINVAL before looking
-	 * at the argument; a kernel with the unified engine tries to copy the
-	 * (NULL) argument and fails with -EFAULT. */
-	ret = (int)syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_UNIFIED_IFQ, NULL, 1);
-	ret = ret < 0 ? -errno : ret;
+		return unified_set_err(-ret, "io_uring_setup failed: %s", strerror(-ret));
+	ret = probe_kernel_engine(ring.ring_fd);
 	io_uring_queue_exit(&ring);
-	return ret == -EFAULT ? 1 : 0;
+	return ret;
+}
+
+/* ---------------------------------------------------------------- fork */
+
+/* Bumped in every child fork() makes: a context made in an earlier
+ * generation belongs to another process (pthread_atfork, POSIX). */
+static uint64_t fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	fork_gen++;
+}
+
+static void fork_init(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static bool foreign(const struct unified_ctx *ctx)
+{
+	return ctx->fork_gen != fork_gen || ctx->owner != getpid();
+}
+
+int unified_ctx_check(const struct unified_ctx *ctx, const char *fn)
+{
+	if (!ctx)
+		return unified_set_err(EINVAL, "%s: ctx is NULL", fn);
+	if (ctx->fork_gen != fork_gen)
+		return unified_set_err(EPERM, "%s: this context belongs to process %d; a child of "
+				       "fork() may only unified_unregister() it, which releases "
+				       "the child's copies", fn, (int)ctx->owner);
+	return 0;
 }
 
 static int copy_path(struct unified_ctx *ctx, uint64_t uptr)
@@ -120,6 +151,9 @@ static int copy_path(struct unified_ctx *ctx, uint64_t uptr)
 
 	if (!p)
 		return 0;
+	if (!*p)
+		return unified_set_err(EINVAL, "nvme_dev_path is the empty string; pass 0 for the "
+				       "embedded default namespace");
 	l = strnlen(p, sizeof(ctx->info.path));
 	if (l == sizeof(ctx->info.path))
 		return unified_set_err(ENAMETOOLONG, "nvme_dev_path is longer than %zu bytes",
@@ -134,6 +168,21 @@ static void ctx_free(struct unified_ctx *ctx)
 	unified_buffers_fini(ctx);
 	unified_region_unmap(ctx);
 	free(ctx);
+}
+
+static int check_opts(const struct unified_opts *opts)
+{
+	if (opts->mode > UNIFIED_MODE_THREAD)
+		return unified_set_err(EINVAL, "unknown engine mode %u", opts->mode);
+	if (opts->flags & ~UNIFIED_OPT_MASK)
+		return unified_set_err(EINVAL, "unknown option flags 0x%x", opts->flags & ~UNIFIED_OPT_MASK);
+	if (opts->__resv32 || opts->__resv[0] || opts->__resv[1] || opts->__resv[2])
+		return unified_set_err(EINVAL, "unified_opts reserved fields must be zero");
+	if (opts->idle_spin_us > UNIFIED_MAX_SPIN_US)
+		return unified_set_err(EINVAL, "idle_spin_us %u is over the %u us limit (an idle engine "
+				       "would burn a core that long)", opts->idle_spin_us,
+				       UNIFIED_MAX_SPIN_US);
+	return 0;
 }
 
 UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts,
@@ -151,26 +200,30 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		return unified_set_err(EINVAL, "reg and ctxp are required");
 	if (!opts)
 		opts = &defaults;
-	if (opts->mode > UNIFIED_MODE_THREAD)
-		return unified_set_err(EINVAL, "unknown engine mode %u", opts->mode);
-	if (opts->flags & ~UNIFIED_OPT_MASK)
-		return unified_set_err(EINVAL, "unknown option flags 0x%x", opts->flags & ~UNIFIED_OPT_MASK);
-	if (opts->__resv[0] || opts->__resv[1] || opts->__resv[2] || opts->__resv[3])
-		return unified_set_err(EINVAL, "unified_opts reserved fields must be zero");
+	ret = check_opts(opts);
+	if (ret)
+		return ret;
 	desc = (struct io_unified_region_desc *)(uintptr_t)reg->region_ptr;
 	if (!desc)
 		return unified_set_err(EINVAL, "reg.region_ptr must point to a struct io_unified_region_desc");
+	if (reg->flags & IO_UNIFIED_REG_F_PROBE)
+		return unified_set_err(EINVAL, "IO_UNIFIED_REG_F_PROBE is for the kernel engine's "
+				       "probe; use unified_kernel_engine_available()");
+	pthread_once(&fork_once, fork_init);
 
-	/* The kernel engine is a later step; until a kernel has it, and unless
-	 * the caller forbids it, say which engine runs in the info. */
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return unified_set_err(ENOMEM, "no memory");
 	/* ctx_free() runs the engine teardown even when registration failed
 	 * before unified_engine_start(): fd 0 is not "no fd". */
 	ctx->eng.tgt.fd = ctx->eng.tgt.ctrl_fd = ctx->eng.doorbell_fd = -1;
+	ctx->fork_gen = fork_gen;
+	ctx->owner = getpid();
 	saved_reg = *reg;
 	saved_desc = *desc;
+	/* Everything that can fail comes first; the region is not written
+	 * until nothing can (unified_region_init_rings()), and the engine
+	 * thread, if any, waits at its gate until then. */
 	ret = copy_path(ctx, reg->nvme_dev_path);
 	if (!ret)
 		ret = unified_region_map(ctx, reg, desc);
@@ -178,9 +231,12 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		ret = unified_buffers_init(ctx);
 	if (!ret)
 		ret = unified_engine_start(ctx, opts);
+	if (!ret && !(opts->flags & UNIFIED_OPT_USER_ENGINE))
+		ctx->kernel_engine = probe_kernel_engine(ctx->eng.ring.ring_fd);
 	if (!ret) {
 		unified_region_init_rings(ctx);
-		ret = unified_engine_run(ctx);
+		ctx->eng.rings_live = true;
+		unified_thread_go(&ctx->eng);
 	}
 	if (ret) {
 		/* Leave no half state: undo everything, restore the caller's structs. */
@@ -203,16 +259,38 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	ctx->info.max_xfer = e->tgt.max_xfer;
 	ctx->info.iopoll = e->tgt.iopoll;
 	snprintf(ctx->info.path, sizeof(ctx->info.path), "%s", e->tgt.path);
+	/* This library serves the rings itself on every kernel for now: a
+	 * client of the kernel engine comes with the kernel patch. */
 	snprintf(ctx->info.engine, sizeof(ctx->info.engine), "user");
 	*ctxp = ctx;
 	return 0;
 }
 
-UNIFIED_EXPORT int unified_drain(struct unified_ctx *ctx)
+/*
+ * A child of fork() releasing an inherited context: close its descriptor
+ * copies and free its memory copies, never touching the shared io_uring
+ * (no drain, no submit: those would take the parent's completions), the
+ * parent's engine thread (it does not exist here) or the target file.
+ */
+static void release_foreign(struct unified_ctx *ctx)
 {
-	if (!ctx)
-		return -EINVAL;
-	return unified_engine_drain(&ctx->eng);
+	struct unified_engine *e = &ctx->eng;
+
+	if (e->ring_ready)
+		io_uring_queue_exit(&e->ring);	/* munmap + close of our copies only */
+	if (e->tgt.fd >= 0)
+		close(e->tgt.fd);
+	if (e->tgt.ctrl_fd >= 0)
+		close(e->tgt.ctrl_fd);
+	if (e->doorbell_fd >= 0)
+		close(e->doorbell_fd);
+	unified_region_unmap(ctx);	/* MADV_DONTFORK: usually not mapped here */
+	/* The target's private state and command slots are heap copies. */
+	free(e->cmds);
+	free(e->done);
+	free(e->tgt.priv);
+	unified_buffers_fini(ctx);
+	free(ctx);
 }
 
 UNIFIED_EXPORT int unified_unregister(struct unified_ctx *ctx)
@@ -220,11 +298,22 @@ UNIFIED_EXPORT int unified_unregister(struct unified_ctx *ctx)
 	int err;
 
 	if (!ctx)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_unregister: ctx is NULL");
+	if (foreign(ctx)) {
+		release_foreign(ctx);
+		return 0;
+	}
 	unified_engine_stop(ctx);	/* joins the thread and drains */
-	err = ctx->eng.thread_err;
+	err = ctx->leak_on_free ? -ETIMEDOUT : ctx->eng.first_err;
 	ctx_free(ctx);
-	return err < 0 ? err : 0;
+	if (err == -ETIMEDOUT)
+		return unified_set_err(ETIMEDOUT, "unified_unregister: commands were still in flight "
+				       "after the drain timeout; the context is freed, but the device "
+				       "may still write into the data area until they complete");
+	if (err)
+		return unified_set_err(-err, "unified_unregister: the engine had failed: %s",
+				       strerror(-err));
+	return 0;
 }
 
 UNIFIED_EXPORT void *unified_region(const struct unified_ctx *ctx)
@@ -259,16 +348,24 @@ static void ring_view(struct unified_ctx *ctx, struct unified_ring_view *v, uint
 
 UNIFIED_EXPORT int unified_sq_init(struct unified_ctx *ctx, struct unified_sq *sq)
 {
-	if (!ctx || !sq)
-		return -EINVAL;
+	int ret = unified_ctx_check(ctx, "unified_sq_init");
+
+	if (ret)
+		return ret;
+	if (!sq)
+		return unified_set_err(EINVAL, "unified_sq_init: sq is NULL");
 	ring_view(ctx, &sq->r, ctx->off.sq_ring, ctx->off.sq_entries, ctx->sq_entries, true);
 	return 0;
 }
 
 UNIFIED_EXPORT int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *cq)
 {
-	if (!ctx || !cq)
-		return -EINVAL;
+	int ret = unified_ctx_check(ctx, "unified_cq_init");
+
+	if (ret)
+		return ret;
+	if (!cq)
+		return unified_set_err(EINVAL, "unified_cq_init: cq is NULL");
 	ring_view(ctx, &cq->r, ctx->off.cq_ring, ctx->off.cq_entries, ctx->cq_entries, false);
 	return 0;
 }
@@ -276,7 +373,7 @@ UNIFIED_EXPORT int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *c
 UNIFIED_EXPORT int unified_target_info(const struct unified_ctx *ctx, struct unified_target_info *info)
 {
 	if (!ctx || !info)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_target_info: ctx and info are required");
 	*info = ctx->info;
 	return 0;
 }
@@ -286,7 +383,7 @@ UNIFIED_EXPORT int unified_get_stats(const struct unified_ctx *ctx, struct unifi
 	const struct unified_stats *s;
 
 	if (!ctx || !st)
-		return -EINVAL;
+		return unified_set_err(EINVAL, "unified_get_stats: ctx and st are required");
 	s = &ctx->eng.stats;
 	st->sqes = __atomic_load_n(&s->sqes, __ATOMIC_RELAXED);
 	st->cqes = __atomic_load_n(&s->cqes, __ATOMIC_RELAXED);

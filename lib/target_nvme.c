@@ -46,22 +46,6 @@ static bool kernel_older_than(int major, int minor)
 	return ma < major || (ma == major && mi < minor);
 }
 
-static int read_sysfs_u64(const char *path, uint64_t *v)
-{
-	char buf[64];
-	FILE *f = fopen(path, "r");
-	int ok;
-
-	if (!f)
-		return -errno;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
-	fclose(f);
-	if (!ok)
-		return -EIO;
-	*v = strtoull(buf, NULL, 10);
-	return 0;
-}
-
 /* "/dev/ng0n1" -> ctrl 0, ns 1; also accepts the multipath form "ng0c1n1"? no:
  * the generic node is always ng<ctrl>n<ns> for the namespace head. */
 static int parse_ng_name(const char *path, int *ctrl, int *ns)
@@ -131,8 +115,9 @@ static int admin_ioctl(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, vo
 	return r;	/* > 0: NVMe status from the controller */
 }
 
-static int nvme_open(struct unified_target *t, const char *path, const struct unified_opts *o)
+static int nvme_init(struct unified_target *t, const struct stat *st, const struct unified_opts *o)
 {
+	const char *path = t->path;
 	struct nvme_priv *p;
 	char ctrl_path[64], sys[128];
 	uint8_t *id;
@@ -146,9 +131,10 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 	if (parse_ng_name(path, &p->ctrl_idx, &p->ns_idx))
 		return unified_set_err(ENODEV, "%s is a character device but not an NVMe generic "
 				       "namespace node (/dev/ngXnY)", path);
-	t->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (t->fd < 0)
-		return unified_set_err(errno, "cannot open %s: %s", path, strerror(errno));
+	(void)st;
+	if (t->read_only)
+		return unified_set_err(EACCES, "%s: NVMe passthrough needs the node open for writing",
+				       path);
 	nsid = ioctl(t->fd, NVME_IOCTL_ID);
 	if (nsid <= 0)
 		return unified_set_err(ENODEV, "%s: NVME_IOCTL_ID failed: %s", path, strerror(errno));
@@ -212,7 +198,7 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 	t->max_xfer = p->mdts ? (p->mdts >= 20 ? 1u << 31 : 4096u << p->mdts) : 1u << 31;
 	snprintf(sys, sizeof(sys), "/sys/block/nvme%dn%d/queue/max_hw_sectors_kb", p->ctrl_idx,
 		 p->ns_idx);
-	if (!read_sysfs_u64(sys, &v) && v && v * 1024 < t->max_xfer)
+	if (!unified_read_u64_file(sys, &v) && v && v * 1024 < t->max_xfer)
 		t->max_xfer = (uint32_t)(v * 1024);
 
 	/* Before Linux 6.12 a fixed-buffer passthrough fails with -EINVAL when
@@ -224,7 +210,7 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 	t->ring_flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
 	if (o->flags & UNIFIED_OPT_IOPOLL) {
 		snprintf(sys, sizeof(sys), "/sys/block/nvme%dn%d/queue/io_poll", p->ctrl_idx, p->ns_idx);
-		if (!read_sysfs_u64(sys, &v) && v == 1) {
+		if (!unified_read_u64_file(sys, &v) && v == 1) {
 			t->ring_flags |= IORING_SETUP_IOPOLL;
 			t->iopoll = 1;
 		}
@@ -236,11 +222,6 @@ static int nvme_open(struct unified_target *t, const char *path, const struct un
 
 static void nvme_close(struct unified_target *t)
 {
-	if (t->fd >= 0)
-		close(t->fd);
-	if (t->ctrl_fd >= 0)
-		close(t->ctrl_fd);
-	t->fd = t->ctrl_fd = -1;
 	free(t->priv);
 	t->priv = NULL;
 }
@@ -314,7 +295,7 @@ static void nvme_complete(struct unified_engine *e, struct unified_cmd *cmd,
 
 const struct unified_target_ops unified_target_nvme_ops = {
 	.name = "nvme",
-	.open = nvme_open,
+	.init = nvme_init,
 	.close = nvme_close,
 	.submit = nvme_submit,
 	.complete = nvme_complete,

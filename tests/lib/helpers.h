@@ -216,12 +216,17 @@ void th_prep_write(const struct th_ctx *c, struct io_unified_sqe *s, uint64_t sl
 int th_read(struct th_ctx *c, uint64_t slba, uint32_t nlb, uint64_t off);
 int th_write(struct th_ctx *c, uint64_t slba, uint32_t nlb, uint64_t off);
 
-/* Expected NVMe status fields (DNR set: the emulation never retries). */
+/* Expected NVMe status fields (DNR set on failures a retry cannot fix;
+ * an abort by teardown is transient: no DNR). */
 #define ST_OK		0x0000
 #define ST_INV_OPCODE	0x4001
 #define ST_INV_FIELD	0x4002
 #define ST_INTERNAL	0x4006
-#define ST_ABORTED	0x4007
+#define ST_ABORTED	0x0007
+#define ST_PRP_OFFSET	0x4013
+#define ST_WRITE_PROT	0x4020
+#define ST_CAP_EXCEEDED	0x4081
+#define ST_ACCESS_DENIED 0x4286
 #define ST_INV_NS	0x400b
 #define ST_LBA_RANGE	0x4080
 #define ST_CMP_FAILED	0x4285

@@ -97,11 +97,12 @@ static void cmd_flush(struct th_ctx *c)
 		/* NSID FFFFFFFFh: flush all namespaces. */
 		unified_prep_flush(&s, 0xffffffffu, 0xf2);
 		EXEC_EXPECT(c, &s, ST_OK, 0);
-		/* A Flush carrying a (meaningless) buffer still reports 0 bytes. */
+		/* Flush moves no data (opcode bits 1:0 = 00b): a buffer with it
+		 * is refused (issue 6 item 6, the data-direction rule). */
 		unified_prep_flush(&s, c->nsid, 0xf3);
 		s.buf_offset = 8192;
 		s.len = 4096;
-		EXEC_EXPECT(c, &s, ST_OK, 0);
+		EXEC_EXPECT(c, &s, ST_INV_FIELD, 0);
 		CHECK(th_raw_read(c, slba, nlb, raw) == 0, "raw read");
 		CHECK(!memcmp(raw, c->buf, 64 << 10), "data differs after flush");
 	}
@@ -420,7 +421,8 @@ static void cmd_identify_ctrl(struct th_ctx *c)
 	CHECK(mdts_bytes == c->info.max_xfer, "MDTS %u bytes != info.max_xfer %u", mdts_bytes,
 	      c->info.max_xfer);
 	CHECK(le32(d + 516) == 1, "NN %u, expected 1", le32(d + 516));
-	CHECK(le16(d + 520) == 0x000d, "ONCS 0x%04x, expected 0x000d (Compare, DSM, Write Zeroes)",
+	CHECK(le16(d + 520) == 0x001d, "ONCS 0x%04x, expected 0x001d (Compare, DSM, Write Zeroes, "
+	      "Save/Select)",
 	      le16(d + 520));
 	CHECK(d[525] & 1, "VWC 0x%02x: volatile write cache not reported", d[525]);
 	CHECK(d[512] == 0x66 && d[513] == 0x44, "SQES 0x%02x CQES 0x%02x", d[512], d[513]);
@@ -483,7 +485,7 @@ static void cmd_identify_nslist(struct th_ctx *c)
 /* Identify failures leave the buffer alone. */
 static void cmd_identify_errors(struct th_ctx *c)
 {
-	const uint8_t cns_bad[] = { 0x03, 0x04, 0x05, 0x10, 0x11, 0x12, 0x13, 0x1f, 0xff };
+	const uint8_t cns_bad[] = { 0x04, 0x05, 0x10, 0x11, 0x12, 0x13, 0x1f, 0xff };
 	const uint32_t ns_bad[] = { 0, 2, 0xffffffffu };
 	struct io_unified_sqe s;
 	uint8_t ref[4096];

@@ -218,7 +218,8 @@ static void err_invalid_field(struct th_ctx *c)
 			th_prep_write(c, &s, 0, TH_MAX_XFER / c->lba + 1, 0, 0xf1e1d000u + (uint32_t)i);
 			break;
 		}
-		EXEC_EXPECT(c, &s, ST_INV_FIELD, 0);
+		/* a misaligned buffer gets NVMe's PRP Offset Invalid (item 10) */
+		EXEC_EXPECT(c, &s, i == 3 || i == 4 ? ST_PRP_OFFSET : ST_INV_FIELD, 0);
 	}
 	/* The same on a Read: the buffer stays as it was. */
 	memset(c->buf, 0x99, 2 * len);
@@ -302,7 +303,7 @@ static void err_cqe_contract(struct th_ctx *c)
 	s[4].nvme_cmd.nsid = 9;
 	want[4] = ST_INV_NS; wlen[4] = 0;
 	th_prep_read(c, &s[5], 0, 1, 3, ud[5]);
-	want[5] = ST_INV_FIELD; wlen[5] = 0;
+	want[5] = ST_PRP_OFFSET; wlen[5] = 0;
 	unified_prep_identify(&s[6], 0x01, 0, 4096 * 15, ud[6]);
 	want[6] = ST_OK; wlen[6] = 4096;
 	unified_prep_identify(&s[7], 0x09, 0, 4096 * 17, ud[7]);
@@ -405,7 +406,7 @@ static void err_host_errno(struct th_ctx *c)
 	for (i = 0; i < (file ? sizeof(ops) : 1); i++) {
 		struct io_unified_sqe s;
 		struct io_unified_cqe q;
-		uint16_t want = ST_INTERNAL;
+		uint16_t want = ST_WRITE_PROT;	/* EPERM on an immutable file (item 10) */
 
 		if (ops[i] == IO_UNIFIED_NVME_CMD_DSM) {
 			struct unified_dsm_range rg = { .nlb = 8, .slba = 64 };

@@ -305,7 +305,7 @@ static void td_register_errors(struct th_ctx *c)
 
 	/* A directory is no target. */
 	ret = try_register(th_cur, th_tmpdir(), 0, false, &ctx);
-	CHECK(ret == -ENODEV, "a directory as target: %d (%s), expected -ENODEV", ret, strerror(-ret));
+	CHECK(ret == -EISDIR, "a directory as target: %d (%s), expected -EISDIR", ret, strerror(-ret));
 	if (!ret)
 		unified_unregister(ctx);
 

@@ -320,10 +320,13 @@ MOD(m_numa999, d->flags = IO_UNIFIED_REGION_NUMA; d->numa_node = 999)
 MOD(m_numa_neg, d->flags = IO_UNIFIED_REGION_NUMA; d->numa_node = -1)
 MOD(m_opt_mode, o->mode = 2)
 MOD(m_opt_mode_big, o->mode = 0xffffffffu)
-MOD(m_opt_flag, o->flags |= 1u << 3)
+MOD(m_opt_flag, o->flags |= 1u << 4)
 MOD(m_opt_flag31, o->flags |= 1u << 31)
 MOD(m_opt_resv0, o->__resv[0] = 1)
-MOD(m_opt_resv3, o->__resv[3] = 1)
+MOD(m_opt_resv3, o->__resv[2] = 1)
+MOD(m_opt_resv32, o->__resv32 = 1)
+MOD(m_opt_spin, o->idle_spin_us = UINT32_MAX)
+MOD(m_empty_path, r->nvme_dev_path = (uintptr_t)"")
 MOD(m_opt_lba, o->lba_size = 1000)
 MOD(m_no_target, r->nvme_dev_path = (uintptr_t)th_path("does-not-exist/x.img"))
 MOD(m_target_dir, r->nvme_dev_path = (uintptr_t)th_tmpdir())
@@ -369,13 +372,16 @@ static const struct bad_case bad_cases[] = {
 	{ "NUMA node -1", ENODEV, m_numa_neg },
 	{ "opts.mode 2", EINVAL, m_opt_mode },
 	{ "opts.mode ~0", EINVAL, m_opt_mode_big },
-	{ "opts.flags bit 3", EINVAL, m_opt_flag },
+	{ "opts.flags bit 4", EINVAL, m_opt_flag },
 	{ "opts.flags bit 31", EINVAL, m_opt_flag31 },
 	{ "opts.__resv[0]", EINVAL, m_opt_resv0 },
-	{ "opts.__resv[3]", EINVAL, m_opt_resv3 },
+	{ "opts.__resv[2]", EINVAL, m_opt_resv3 },
+	{ "opts.__resv32", EINVAL, m_opt_resv32 },
+	{ "opts.idle_spin_us UINT32_MAX (issue 6 item 11)", EINVAL, m_opt_spin },
+	{ "nvme_dev_path \"\" (issue 6 item 11)", EINVAL, m_empty_path },
 	{ "opts.lba_size 1000", EINVAL, m_opt_lba },
 	{ "target path missing", ENOENT, m_no_target },
-	{ "target is a directory", ENODEV, m_target_dir },
+	{ "target is a directory", EISDIR, m_target_dir },
 	{ "target absent without CREATE", ENOENT, m_target_nocreate },
 };
 

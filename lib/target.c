@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening a target.  The path is opened exactly once; the kind of target is
+ * decided by fstat() of that descriptor (never stat() then open(), which a
+ * swapped path could turn into a different file).  With UNIFIED_OPT_CREATE
+ * and for the embedded default namespace, nothing outside the caller's
+ * control is trusted: no symbolic links, only regular files the caller owns
+ * with a single link, and the default lives in a private per-user directory.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "internal.h"
+
+int unified_read_u64_file(const char *path, uint64_t *v)
+{
+	char buf[64], *end;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*v = strtoull(buf, &end, 10);
+	return end == buf ? -EIO : 0;
+}
+
+UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
+{
+	const char *env = secure_getenv("UNIFIED_DEFAULT_FILE"), *dir = secure_getenv("TMPDIR");
+	int n;
+
+	if (!buf || !len)
+		return unified_set_err(EINVAL, "unified_default_path: buf is NULL or len is 0");
+	if (env && *env)
+		n = snprintf(buf, len, "%s", env);
+	else
+		n = snprintf(buf, len, "%s/unified-%u/default.img", dir && *dir ? dir : "/var/tmp",
+			     (unsigned)geteuid());
+	if (n < 0 || (size_t)n >= len)
+		return unified_set_err(ENAMETOOLONG, "the default namespace path needs %d bytes, "
+				       "the buffer has %zu", n, len);
+	return 0;
+}
+
+/* The private directory of the default namespace: ours, mode 0700. */
+static int private_dir(const char *dir)
+{
+	struct stat st;
+	int dfd;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return unified_set_err(errno, "cannot create %s for the default namespace: %s", dir,
+				       strerror(errno));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return unified_set_err(errno == ELOOP ? EPERM : errno, "%s: %s%s", dir, strerror(errno),
+				       errno == ELOOP ? " (a symbolic link: refused)" : "");
+	if (fstat(dfd, &st) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		close(dfd);
+		return unified_set_err(EPERM, "%s is not a private directory of user %u (owner %u, "
+				       "mode %03o): refusing to keep the default namespace there",
+				       dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+				       (unsigned)(st.st_mode & 0777));
+	}
+	return dfd;
+}
+
+/* UNIFIED_OPT_CREATE on an existing file: is it safe to use and grow? */
+static int check_existing(const char *path, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return unified_set_err(EPERM, "%s exists and is not a regular file; UNIFIED_OPT_CREATE "
+				       "only reuses regular files", path);
+	if (st->st_uid != geteuid())
+		return unified_set_err(EPERM, "%s belongs to user %u, not to the caller (%u): "
+				       "UNIFIED_OPT_CREATE refuses it", path, (unsigned)st->st_uid,
+				       (unsigned)geteuid());
+	if (st->st_nlink != 1)
+		return unified_set_err(EPERM, "%s has %lu hard links: UNIFIED_OPT_CREATE refuses it",
+				       path, (unsigned long)st->st_nlink);
+	if (!(st->st_mode & S_IWUSR))
+		return unified_set_err(EACCES, "%s is not writable by its owner (mode %03o)", path,
+				       (unsigned)(st->st_mode & 0777));
+	return 0;
+}
+
+static int open_create(struct unified_target *t, const char *path, int dfd, const char *name)
+{
+	t->fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (t->fd >= 0) {
+		t->created = true;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return unified_set_err(errno, "cannot create %s: %s", path, strerror(errno));
+	t->fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (t->fd < 0 && errno == ELOOP)
+		return unified_set_err(ELOOP, "%s is a symbolic link: UNIFIED_OPT_CREATE does not "
+				       "follow links", path);
+	if (t->fd < 0)
+		return unified_set_err(errno, "cannot open %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int open_existing(struct unified_target *t, const char *path)
+{
+	/* O_NONBLOCK: a FIFO or a device must not hang the open; cleared below. */
+	t->fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (t->fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+		t->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (t->fd >= 0)
+			t->read_only = true;
+	}
+	if (t->fd < 0)
+		return unified_set_err(errno, "cannot open target %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int unified_target_open(struct unified_target *t, const char *path, bool is_default,
+			const struct unified_opts *o)
+{
+	bool create = is_default || (o->flags & UNIFIED_OPT_CREATE);
+	struct unified_opts opts = *o;
+	char dir[256], name[256];
+	int dfd = AT_FDCWD, ret, fl;
+	struct stat st;
+
+	t->fd = t->ctrl_fd = -1;
+	t->old_size = -1;
+	t->opt_flags = o->flags;
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	if (strlen(path) >= sizeof(t->path))
+		return unified_set_err(ENAMETOOLONG, "target path is longer than %zu bytes",
+				       sizeof(t->path) - 1);
+	snprintf(name, sizeof(name), "%s", path);
+	if (is_default && !secure_getenv("UNIFIED_DEFAULT_FILE")) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		dfd = private_dir(dirname(dir));
+		if (dfd < 0)
+			return dfd;
+		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
+	}
+	ret = create ? open_create(t, path, dfd, name) : open_existing(t, path);
+	if (dfd >= 0)
+		close(dfd);
+	if (ret)
+		return ret;
+	if (fstat(t->fd, &st))
+		return unified_set_err(errno, "fstat %s: %s", path, strerror(errno));
+	if (create && !t->created) {
+		ret = check_existing(path, &st);
+		if (ret)
+			return ret;
+	}
+	fl = fcntl(t->fd, F_GETFL);
+	if (fl < 0 || fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK))
+		return unified_set_err(errno, "fcntl %s: %s", path, strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		t->kind = UNIFIED_TARGET_FILE;
+		t->ops = &unified_target_file_ops;
+	} else if (S_ISBLK(st.st_mode)) {
+		t->kind = UNIFIED_TARGET_BLOCK;
+		t->ops = &unified_target_block_ops;
+	} else if (S_ISCHR(st.st_mode)) {
+		t->kind = UNIFIED_TARGET_NVME;
+		t->ops = &unified_target_nvme_ops;
+	} else {
+		return unified_set_err(ENODEV, "target %s is neither a regular file, a block device "
+				       "nor an NVMe generic char device", path);
+	}
+	if (create)
+		opts.flags |= UNIFIED_OPT_CREATE;
+	return t->ops->init(t, &st, &opts);
+}
+
+/*
+ * Close the target.  Until registration has succeeded (t->committed), a
+ * file we created is removed and one we grew is shrunk back: no half state.
+ */
+void unified_target_close(struct unified_target *t)
+{
+	if (t->fd >= 0 && !t->committed) {
+		if (t->created)
+			unlink(t->path);
+		else if (t->old_size >= 0 && ftruncate(t->fd, t->old_size))
+			t->old_size = -1;	/* best effort; nothing else to do */
+	}
+	if (t->ops && t->ops->close)
+		t->ops->close(t);
+	t->ops = NULL;
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->ctrl_fd >= 0)
+		close(t->ctrl_fd);
+	t->fd = t->ctrl_fd = -1;
+}

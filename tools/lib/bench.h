@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What unified-bench's parts share: the configuration from the command
+ * line, the target's geometry as the workload sees it, one engine's run
+ * result, and small helpers.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "hist.h"
+
+#define NSEC_PER_SEC		1000000000ull
+#define DEFAULT_FILE_SIZE	(1ull << 30)
+#define MAX_REPORTED_ERRORS	5
+
+enum rw_kind { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE };
+
+extern const char *const rw_names[4];
+
+struct bench_cfg {
+	const char *target;	/* as given, NULL = embedded default namespace */
+	char path[PATH_MAX];	/* the path every engine opens */
+	enum rw_kind rw;
+	uint32_t bs, qd, batch;
+	uint32_t interleave;	/* slices per run, alternating engines */
+	double runtime;
+	uint64_t size;		/* span requested, 0 = whole target */
+	uint32_t mode;		/* enum unified_engine_mode */
+	uint32_t spin_us;	/* thread mode idle spin, 0 = library default */
+	uint64_t seed;
+	bool iopoll, baseline, baseline_only, prefill, json;
+};
+
+/* The target as the workload sees it (probed through libunified). */
+struct bench_target {
+	uint32_t kind;		/* enum unified_target_kind */
+	uint32_t nsid;
+	uint32_t lba_shift;
+	uint32_t iopoll;	/* our engine polls: the baselines poll too */
+	uint32_t max_xfer;	/* largest transfer in bytes */
+	uint64_t capacity;	/* bytes */
+	uint64_t span;		/* bytes used, a multiple of bs */
+	uint64_t nblocks;	/* span / bs */
+};
+
+/* One engine's result, summed over its slices. */
+struct bench_run {
+	const char *engine;	/* the engine's name, as printed */
+	const char *mode;	/* its variant ("kick", "thread") or "" */
+	bool done;
+	bool failed;		/* setup or wait failure (not CQE errors) */
+	bool has_engine_stats;	/* kicks and sleeps mean something (JSON has them) */
+	uint64_t ios;		/* completions counted inside the runtime */
+	uint64_t errors;	/* completions with an error, drain included */
+	uint64_t ns;		/* measured time */
+	double cpu_s;		/* user + system CPU time of the process */
+	uint64_t kicks, sleeps;	/* engine stats (ours) */
+	struct hist *h;
+	char err[256];		/* first error seen */
+};
+
+/* Set by SIGINT/SIGTERM: runs stop counting and drain. */
+extern volatile sig_atomic_t bench_interrupted;
+
+/* Count a failed command of @r; prints the first few, keeps the first. */
+void bench_note_error(struct bench_run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static inline bool is_read(const struct bench_cfg *c)
+{
+	return c->rw == RW_RANDREAD || c->rw == RW_READ;
+}
+
+/* User + system CPU time of the process, in seconds. */
+double cpu_seconds(void);
+/* Smallest power of two >= @v (capped at 2^31). */
+uint32_t pow2_at_least(uint64_t v);
+/* Fill a data buffer with a pattern that is not zeroes. */
+void fill_pattern(void *buf, size_t len, uint64_t seed);
+/* "file", "block", "nvme". */
+const char *kind_name(uint32_t kind);
+/* The text of a failed libunified call that returned @ret. */
+const char *bench_errmsg(int ret);
+
+#endif

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ours: libunified in kick or thread mode.  submit publishes the batch with
+ * one reserve/submit pair and, in thread mode, kicks only an engine thread
+ * that sleeps; wait is unified_enter(), which in kick mode starts with the
+ * kick; reap is unified_cq_peek/release.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bench_engine.h"
+#include "target_probe.h"
+
+struct ours {
+	struct io_unified_region_desc desc;
+	struct unified_target_info info;
+	struct unified_ctx *ctx;
+	struct unified_sq sq;
+	struct unified_cq cq;
+	uint64_t *bufoff;	/* per slot */
+	uint32_t qd, bs, nlb;
+	bool thread, rd;
+};
+
+static const char *ours_mode(const struct bench_cfg *c)
+{
+	return c->mode == UNIFIED_MODE_THREAD ? "thread" : "kick";
+}
+
+static void ours_close(void *priv, struct bench_run *r)
+{
+	struct ours *o = priv;
+	struct unified_stats st;
+	int ret;
+
+	if (!o)
+		return;
+	if (o->ctx) {
+		if (!unified_get_stats(o->ctx, &st)) {
+			r->kicks = st.kicks;
+			r->sleeps = st.sleeps;
+		}
+		ret = unified_unregister(o->ctx);
+		if (ret) {
+			fprintf(stderr, "unified_unregister: %s\n", strerror(-ret));
+			r->failed = true;
+		}
+	}
+	free(o->bufoff);
+	free(o);
+}
+
+static int ours_open(const struct bench_cfg *c, const struct bench_target *t, const void *variant,
+		     struct bench_run *r, void **priv)
+{
+	struct ours *o = calloc(1, sizeof(*o));
+	uint32_t i;
+
+	(void)t;
+	(void)variant;
+	*priv = NULL;
+	if (!o || !(o->bufoff = calloc(c->qd, sizeof(*o->bufoff)))) {
+		fprintf(stderr, "out of memory\n");
+		free(o);
+		return -1;
+	}
+	o->qd = c->qd;
+	o->bs = c->bs;
+	o->thread = c->mode == UNIFIED_MODE_THREAD;
+	o->rd = is_read(c);
+	if (bench_register(c, c->qd, c->bs, c->mode, &o->desc, &o->ctx))
+		goto fail;
+	unified_target_info(o->ctx, &o->info);
+	o->nlb = c->bs >> o->info.lba_shift;
+	unified_sq_init(o->ctx, &o->sq);
+	unified_cq_init(o->ctx, &o->cq);
+	for (i = 0; i < c->qd; i++) {
+		if (unified_buf_alloc(o->ctx, &o->bufoff[i])) {
+			fprintf(stderr, "unified_buf_alloc: %s\n", unified_errmsg());
+			goto fail;
+		}
+		fill_pattern(unified_buf_ptr(o->ctx, o->bufoff[i]), c->bs, i + 1);
+	}
+	*priv = o;
+	return 0;
+fail:
+	ours_close(o, r);
+	return -1;
+}
+
+static int ours_submit(void *priv, const struct bench_io *io, uint32_t n)
+{
+	struct ours *o = priv;
+	uint32_t i, idx, shift = o->info.lba_shift, nsid = o->info.nsid;
+
+	if (unified_sq_reserve(&o->sq, n, &idx) != n) {
+		fprintf(stderr, "unified: SQ has no room for %u entries\n", n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct io_unified_sqe *sqe = unified_sq_entry(&o->sq, idx + i);
+		uint32_t s = io[i].slot;
+
+		if (o->rd)
+			unified_prep_read(sqe, nsid, io[i].off >> shift, o->nlb, o->bufoff[s], o->bs, s);
+		else
+			unified_prep_write(sqe, nsid, io[i].off >> shift, o->nlb, o->bufoff[s], o->bs, s);
+	}
+	unified_sq_submit(&o->sq, n);
+	/* Thread mode: wake the engine only if it sleeps.  Kick mode:
+	 * unified_enter() in wait starts with the kick. */
+	if (o->thread && unified_sq_needs_wakeup(&o->sq))
+		unified_kick(o->ctx);
+	return 0;
+}
+
+static int ours_wait(void *priv, uint32_t min_complete, int timeout_ms)
+{
+	struct ours *o = priv;
+	int ret = unified_enter(o->ctx, min_complete, timeout_ms);
+
+	if (ret < 0) {
+		fprintf(stderr, "unified_enter: %s\n", bench_errmsg(ret));
+		return -1;
+	}
+	return 0;
+}
+
+static uint32_t ours_reap(void *priv, struct bench_run *r, uint32_t *slots, uint32_t max)
+{
+	struct ours *o = priv;
+	uint32_t i, idx, got = unified_cq_peek(&o->cq, max, &idx);
+
+	for (i = 0; i < got; i++) {
+		const struct io_unified_cqe *cqe = unified_cq_entry(&o->cq, idx + i);
+
+		slots[i] = UINT32_MAX;
+		if (cqe->user_data >= o->qd) {
+			bench_note_error(r, "CQE with unknown user_data %" PRIu64,
+					 (uint64_t)cqe->user_data);
+			continue;
+		}
+		if (cqe->status)
+			bench_note_error(r, "command failed: NVMe status 0x%04x (%s)%s%s", cqe->status,
+					 unified_status_str(cqe->status), cqe->res ? ", " : "",
+					 cqe->res ? strerror(-cqe->res) : "");
+		else if (cqe->len != o->bs)
+			bench_note_error(r, "short transfer: %u of %u bytes", cqe->len, o->bs);
+		slots[i] = (uint32_t)cqe->user_data;
+	}
+	if (got)
+		unified_cq_release(&o->cq, got);
+	return got;
+}
+
+const struct bench_engine_ops engine_unified = {
+	.name = "unified",
+	.baseline = false,
+	.engine_stats = true,
+	.mode = ours_mode,
+	.open = ours_open,
+	.submit = ours_submit,
+	.wait = ours_wait,
+	.reap = ours_reap,
+	.close = ours_close,
+};

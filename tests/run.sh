@@ -280,7 +280,10 @@ for tier in "${ALL_TIERS[@]}"; do
         fi
         ;;
     qemu)
-        tier_header qemu "NVMe passthrough in a QEMU guest (tests/qemu/guest.sh)"
+        # One counted run per kernel series of UNIFIED_QEMU_KERNELS (default
+        # "6.1 6.12"); case names carry the series, e.g. "[6.12] test_admin".
+        # A kernel whose package cannot be fetched is one SKIP.
+        tier_header qemu "NVMe passthrough in QEMU guests, kernels ${UNIFIED_QEMU_KERNELS:-6.1 6.12} (tests/qemu/guest.sh)"
         if [[ -n "${UNIFIED_SKIP_QEMU:-}" ]]; then
             tier_skip qemu "UNIFIED_SKIP_QEMU is set"
         elif [[ ! -e tests/qemu/run.sh ]]; then

@@ -1,24 +1,34 @@
 #!/bin/bash
 # Build the guest initramfs (gzip-compressed newc cpio).
 #
-# Usage: mkinitrd.sh OUT_CPIO_GZ BIN_DIR [CACHE_DIR]
+# Usage: mkinitrd.sh [--kernel SERIES] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]
+#   SERIES: the kernel series whose modules go in (default: the first of
+#   UNIFIED_QEMU_KERNELS, i.e. 6.1)
 #
 # Contents: static busybox (+ applet links), /init, /bin/qexit, the NVMe kernel
-# modules of modules.list with their dependencies (from CACHE_DIR/kroot, made by
-# setup.sh), nvme-cli with its shared libraries and loader, every executable
+# modules of modules.list with their dependencies (from CACHE_DIR/linux-SERIES/kroot,
+# made by setup.sh), nvme-cli with its shared libraries and loader, every executable
 # file at the top level of BIN_DIR in /bin/t/, and BIN_DIR/guest-tests.sh as
 # /guest-tests.sh if present.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-(($# >= 2 && $# <= 3)) || die "usage: $0 OUT_CPIO_GZ BIN_DIR [CACHE_DIR]"
+series=""
+if [[ "${1:-}" == --kernel ]]; then
+    check_series "${2:-}"
+    series="$2"
+    shift 2
+fi
+(($# >= 2 && $# <= 3)) || die "usage: $0 [--kernel SERIES] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]"
 out="$1"
 bindir="$2"
 cache="${3:-$DEFAULT_CACHE_DIR}"
+if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
 [[ -d "$bindir" ]] || die "BIN_DIR '$bindir' is not a directory"
-kver="$(cached_kver "$cache")" || die "no kernel in '$cache': run tests/qemu/setup.sh first"
-kroot="$cache/kroot"
+kdir="$(kernel_dir "$cache" "$series")"
+kver="$(cached_kver "$kdir")" || die "no $series kernel in '$kdir': run tests/qemu/setup.sh --kernel $series first"
+kroot="$kdir/kroot"
 moddir="$kroot/lib/modules/$kver"
 [[ -f "$moddir/modules.dep" ]] || die "no modules.dep in $moddir: run tests/qemu/setup.sh"
 
@@ -58,9 +68,12 @@ install -m 0755 "$cache/qexit" "$stage/bin/qexit"
 
 # kernel modules and their dependencies
 nmods=0
-while read -r m; do
-    deps="$(modprobe -d "$kroot" -S "$kver" --show-depends "$m")" ||
+while read -r m need; do
+    if ! deps="$(modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null)"; then
+        # setup.sh found no such module in this kernel; fine if optional
+        [[ "$need" == optional ]] && continue
         die "module $m not in $moddir (modules.list changed? rerun setup.sh)"
+    fi
     while read -r kind path _; do
         [[ "$kind" == insmod ]] || continue
         rel="${path#"$moddir"/}"

@@ -1,8 +1,10 @@
 #!/bin/bash
-# Boot Debian's stock 6.1 kernel in QEMU (TCG) with an emulated NVMe
+# Boot one of Debian's stock kernels in QEMU (TCG) with an emulated NVMe
 # controller and run the test programs of BIN_DIR inside the guest.
 #
-# Usage: run.sh [--pollq N] [--timeout SEC] [--log FILE] [--append ARGS] BIN_DIR
+# Usage: run.sh [--kernel SERIES] [--pollq N] [--timeout SEC] [--log FILE] [--append ARGS] BIN_DIR
+#   --kernel S     kernel series, 6.1 or 6.12 (default: the first of
+#                  UNIFIED_QEMU_KERNELS, i.e. 6.1)
 #   --pollq N      nvme poll_queues in the guest (default 2)
 #   --timeout SEC  wall-clock limit for QEMU (default 300)
 #   --log FILE     also write the guest console to FILE
@@ -11,13 +13,15 @@
 # (extra QEMU arguments, split on spaces, e.g. "-cpu max").
 #
 # Exit status: 0 only if QEMU exited with 1 (qexit 0) and the console shows
-# TESTS_RC=0; otherwise 1, with the reason on stderr.
+# TESTS_RC=0; 77 if the kernel package cannot be fetched (nothing booted);
+# otherwise 1, with the reason on stderr.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,14p' "$0" >&2; exit 2; }
+usage() { sed -n '2,17p' "$0" >&2; exit 2; }
 
+series=""
 pollq=2
 timeout_s=300
 logfile=""
@@ -25,6 +29,7 @@ append_extra=""
 bindir=""
 while (($#)); do
     case "$1" in
+        --kernel) series="${2:?}"; shift ;;
         --pollq) pollq="${2:?}"; shift ;;
         --timeout) timeout_s="${2:?}"; shift ;;
         --log) logfile="${2:?}"; shift ;;
@@ -38,21 +43,30 @@ done
 [[ -n "$bindir" ]] || usage
 [[ -d "$bindir" ]] || die "BIN_DIR '$bindir' is not a directory"
 [[ "$pollq" =~ ^[0-9]+$ ]] || die "--pollq needs a number"
+if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
+check_series "$series"
 [[ "$timeout_s" =~ ^[0-9]+$ && "$timeout_s" -gt 0 ]] || die "--timeout needs a positive number"
 
 cache="$DEFAULT_CACHE_DIR"
 t_start=$SECONDS
 
 # 1. kernel, modules, packages (a no-op once done)
-"$QEMU_DIR/setup.sh" "$cache"
-kver="$(cached_kver "$cache")"
-kernel="$cache/vmlinux-$kver"
+st=0
+"$QEMU_DIR/setup.sh" --kernel "$series" "$cache" || st=$?
+if ((st == EX_KERNEL_UNAVAILABLE)); then
+    log "SKIP: kernel $series: its package could not be fetched (see above); nothing booted"
+    exit "$EX_KERNEL_UNAVAILABLE"
+fi
+((st == 0)) || die "setup.sh --kernel $series failed (exit $st)"
+kdir="$(kernel_dir "$cache" "$series")"
+kver="$(cached_kver "$kdir")"
+kernel="$kdir/vmlinux-$kver"
 
 # 2. qexit, 3. initramfs, 4. fresh sparse backing files
 build_qexit "$cache"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/qemu-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-"$QEMU_DIR/mkinitrd.sh" "$tmp/initrd.cpio.gz" "$bindir" "$cache"
+"$QEMU_DIR/mkinitrd.sh" --kernel "$series" "$tmp/initrd.cpio.gz" "$bindir" "$cache"
 truncate -s 256M "$tmp/ns1.img"
 truncate -s 64M "$tmp/ns2.img"
 [[ -n "$logfile" ]] || logfile="$tmp/console.log"

@@ -1,22 +1,30 @@
 #!/bin/bash
-# Prepare the QEMU test tier: host packages, Debian's stock 6.1 kernel
-# (unpacked for PVH boot) and the few kernel modules the guest needs.
+# Prepare the QEMU test tier: host packages and, per kernel series, Debian's
+# stock kernel (unpacked for PVH boot) with the few modules the guest needs.
 #
-# Usage: setup.sh [--refresh] [CACHE_DIR]        (default CACHE_DIR: <repo>/build/qemu)
-#
-# Idempotent: once CACHE_DIR/setup.stamp is valid, only the package check runs.
-# --refresh re-resolves the kernel package that linux-image-amd64 depends on and
-# rebuilds the cache. QEMU_KERNEL_PKG=linux-image-6.1.0-NN-amd64 pins a package.
+# Usage: setup.sh [--refresh] [--kernel SERIES]... [CACHE_DIR]
+#   CACHE_DIR      default <repo>/build/qemu; series S goes to CACHE_DIR/linux-S
+#   --kernel S     set up series S (6.1, 6.12); default: every series of
+#                  UNIFIED_QEMU_KERNELS (default "6.1 6.12")
+#   --refresh      re-resolve the packages (a newer point release) and rebuild
+# The package of series S is what linux-image-S-amd64 (6.12) or else
+# linux-image-amd64 (6.1) depends on. QEMU_KERNEL_PKG="linux-image-6.1.0-NN-amd64
+# ..." pins packages (each applies to the series its name starts with).
+# Idempotent: a series whose stamp is valid is not touched.
+# Exit status: 0 ready; 77 a kernel package could not be resolved or downloaded
+# (no network?), the other series are still set up; 1 any other error.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 refresh=0
 cache=""
+series=()
 while (($#)); do
     case "$1" in
         --refresh) refresh=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --kernel) check_series "${2:-}"; series+=("$2"); shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         -*) die "unknown option: $1" ;;
         *) [[ -z "$cache" ]] || die "too many arguments"; cache="$1" ;;
     esac
@@ -25,12 +33,14 @@ done
 cache="${cache:-$DEFAULT_CACHE_DIR}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
+if ((${#series[@]} == 0)); then load_kernels; series=("${KERNELS[@]}"); fi
 
 apt_updated=0
 apt_update_once() {
     if ((apt_updated == 0)); then
         log "apt-get update"
-        apt-get update -qq
+        # Without network this fails; what is cached may still do.
+        apt-get update -qq || log "warning: apt-get update failed"
         apt_updated=1
     fi
 }
@@ -51,90 +61,146 @@ else
     log "host packages present: ${QEMU_TIER_PACKAGES[*]}"
 fi
 
-# ---- 2. is the kernel cache already valid? ----------------------------------
+# ---- 2. the old single-kernel layout (CACHE_DIR/kroot, vmlinux-*) ------------
+if [[ -f "$cache/setup.stamp" ]]; then
+    log "removing the old single-kernel cache layout from $cache"
+    rm -rf "$cache/setup.stamp" "$cache/kver" "$cache/kroot" "$cache"/vmlinux-*
+fi
 mods_sum="$(read_module_list | sha256sum | cut -d' ' -f1)"
-stamp="$cache/setup.stamp"
-stamp_ok() {
-    [[ -f "$stamp" ]] || return 1
-    local kver
-    kver="$(cached_kver "$cache")" || return 1
-    grep -qx "modules=$mods_sum" "$stamp" &&
-        [[ -s "$cache/vmlinux-$kver" && -s "$cache/kroot/lib/modules/$kver/modules.dep" ]]
-}
-if ((refresh == 0)) && stamp_ok; then
-    log "kernel cache up to date in $cache: $(grep '^pkg=' "$stamp" | cut -d= -f2-) (nothing to do)"
-    exit 0
-fi
 
-# ---- 3. which kernel package? -----------------------------------------------
+# The package pinned for series $1 by QEMU_KERNEL_PKG, if any.
+pinned_pkg() {
+    local p
+    for p in ${QEMU_KERNEL_PKG:-}; do
+        if [[ "$p" == "linux-image-$1."* ]]; then echo "$p"; return 0; fi
+    done
+    return 0
+}
+
+# The versioned generic (not -rt, not -cloud) package of series $1 that a
+# meta-package points to: linux-image-6.12-amd64 for 6.12, linux-image-amd64
+# for bookworm's default 6.1.
 resolve_pkg() {
-    apt-cache depends linux-image-amd64 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-6\.1\.[^ ]*-amd64\)$/\1/p' | head -n1
+    local s="$1" meta
+    for meta in "linux-image-$s-amd64" linux-image-amd64; do
+        apt-cache depends "$meta" 2>/dev/null |
+            sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' |
+            grep -F "linux-image-$s." | grep -vE -- '-(rt|cloud)-amd64$' | head -n1 | grep . && return 0
+    done
+    return 0
 }
-pkg="${QEMU_KERNEL_PKG:-}"
-if [[ -z "$pkg" ]]; then
-    pkg="$(resolve_pkg)"
+
+# Say why series $1 cannot be had; setup_series then returns 77.
+unavailable() { log "kernel $1 unavailable: ${*:2}"; }
+
+# Set up one series into CACHE_DIR/linux-SERIES; runs in a subshell.
+setup_series() (
+    s="$1"
+    kdir="$(kernel_dir "$cache" "$s")"
+    stamp="$kdir/setup.stamp"
+    pin="$(pinned_pkg "$s")"
+
+    # ---- 3. is this series' cache already valid? ---------------------------
+    if ((refresh == 0)) && [[ -f "$stamp" ]] && kver="$(cached_kver "$kdir")" &&
+        grep -qx "modules=$mods_sum" "$stamp" &&
+        { [[ -z "$pin" ]] || grep -qx "pkg=$pin" "$stamp"; } &&
+        [[ -s "$kdir/vmlinux-$kver" && -s "$kdir/kroot/lib/modules/$kver/modules.dep" ]]; then
+        log "kernel $s: cache up to date in $kdir: $(grep '^pkg=' "$stamp" | cut -d= -f2-) (nothing to do)"
+        return 0
+    fi
+
+    # ---- 4. which kernel package? -------------------------------------------
+    pkg="$pin"
     if [[ -z "$pkg" ]]; then
-        apt_update_once
-        pkg="$(resolve_pkg)"
-    fi
-    [[ -n "$pkg" ]] || die "could not find the linux-image-6.1.*-amd64 package that linux-image-amd64 depends on"
-fi
-log "kernel package: $pkg"
-
-# ---- 4. download and extract into a scratch dir ----------------------------
-t0=$SECONDS
-work="$(mktemp -d "$cache/.work.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-(
-    cd "$work"
-    if ! apt-get download -qq "$pkg" 2>/dev/null; then
-        apt_update_once
-        apt-get download -qq "$pkg"
-    fi
-)
-deb="$(ls "$work"/*.deb)"
-log "downloaded $(basename "$deb") ($(du -h "$deb" | cut -f1)) in $((SECONDS - t0)) s"
-t1=$SECONDS
-dpkg-deb -x "$deb" "$work/root"
-rm -f "$deb"
-moddir="$(find "$work/root" -mindepth 3 -maxdepth 4 -type d -path '*/lib/modules/*' | head -n1)"
-[[ -n "$moddir" ]] || die "no lib/modules/<kver> directory in $pkg"
-kver="$(basename "$moddir")"
-full_root="${moddir%/lib/modules/*}"
-vmlinuz="$work/root/boot/vmlinuz-$kver"
-[[ -f "$vmlinuz" ]] || die "no boot/vmlinuz-$kver in $pkg"
-log "extracted kernel $kver in $((SECONDS - t1)) s"
-# The .deb ships no modules.dep (the postinst creates it).
-depmod -b "$full_root" "$kver"
-
-# ---- 5. keep only the modules we need (the full tree is ~400 MB) -----------
-slim="$work/kroot"
-mkdir -p "$slim/lib/modules/$kver" "$slim/boot"
-cp "$work/root/boot/config-$kver" "$slim/boot/" 2>/dev/null || true
-for f in modules.order modules.builtin modules.builtin.modinfo; do
-    if [[ -f "$moddir/$f" ]]; then cp "$moddir/$f" "$slim/lib/modules/$kver/"; fi
-done
-nmods=0
-while read -r m; do
-    deps="$(modprobe -d "$full_root" -S "$kver" --show-depends "$m")" ||
-        die "module $m not found in $pkg"
-    while read -r kind path _; do
-        [[ "$kind" == insmod ]] || continue
-        rel="${path#"$moddir"/}"
-        if [[ ! -f "$slim/lib/modules/$kver/$rel" ]]; then
-            mkdir -p "$(dirname "$slim/lib/modules/$kver/$rel")"
-            cp "$path" "$slim/lib/modules/$kver/$rel"
-            nmods=$((nmods + 1))
+        ((refresh == 0)) || apt_update_once
+        pkg="$(resolve_pkg "$s")"
+        if [[ -z "$pkg" ]]; then
+            apt_update_once
+            pkg="$(resolve_pkg "$s")"
         fi
-    done <<<"$deps"
-done < <(read_module_list)
-depmod -b "$slim" "$kver"
-log "kept $nmods modules ($(du -sh "$slim" | cut -f1))"
+        [[ -n "$pkg" ]] || { unavailable "$s" "no linux-image-$s.*-amd64 package found through" \
+            "linux-image-$s-amd64 or linux-image-amd64 (apt-get update failed or no network?)"
+            return "$EX_KERNEL_UNAVAILABLE"; }
+    fi
+    log "kernel $s: package $pkg"
 
-# ---- 6. unpack vmlinuz -> vmlinux for the PVH entry point -------------------
-t2=$SECONDS
-python3 - "$vmlinuz" "$work/vmlinux" <<'PY'
+    # ---- 5. download and extract into a scratch dir -------------------------
+    t0=$SECONDS
+    mkdir -p "$cache"
+    work="$(mktemp -d "$cache/.work.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+    if ! (cd "$work" && apt-get download -qq "$pkg" 2>/dev/null); then
+        apt_update_once
+        if ! (cd "$work" && apt-get download -qq "$pkg"); then
+            unavailable "$s" "apt-get download $pkg failed (no network, or the package is gone)"
+            return "$EX_KERNEL_UNAVAILABLE"
+        fi
+    fi
+    deb="$(ls "$work"/*.deb)"
+    log "downloaded $(basename "$deb") ($(du -h "$deb" | cut -f1)) in $((SECONDS - t0)) s"
+    t1=$SECONDS
+    dpkg-deb -x "$deb" "$work/root"
+    rm -f "$deb"
+    moddir="$(find "$work/root" -mindepth 3 -maxdepth 4 -type d -path '*/lib/modules/*' | head -n1)"
+    [[ -n "$moddir" ]] || die "no lib/modules/<kver> directory in $pkg"
+    kver="$(basename "$moddir")"
+    full_root="${moddir%/lib/modules/*}"
+    vmlinuz="$work/root/boot/vmlinuz-$kver"
+    [[ -f "$vmlinuz" ]] || die "no boot/vmlinuz-$kver in $pkg"
+    log "extracted kernel $kver in $((SECONDS - t1)) s"
+    # The .deb ships no modules.dep (the postinst creates it).
+    depmod -b "$full_root" "$kver"
+
+    # ---- 6. keep only the modules we need (the full tree is 100-400 MB) -----
+    # Modules are copied uncompressed: 6.12 ships .ko.xz, which busybox's
+    # modprobe in the guest does not read.
+    slim="$work/kroot"
+    mkdir -p "$slim/lib/modules/$kver" "$slim/boot"
+    cp "$work/root/boot/config-$kver" "$slim/boot/" 2>/dev/null || true
+    for f in modules.order modules.builtin modules.builtin.modinfo; do
+        if [[ -f "$moddir/$f" ]]; then cp "$moddir/$f" "$slim/lib/modules/$kver/"; fi
+    done
+    nmods=0
+    builtin=()
+    absent=()
+    while read -r m need; do
+        if ! deps="$(modprobe -d "$full_root" -S "$kver" --show-depends "$m" 2>/dev/null)"; then
+            [[ "$need" == optional ]] || die "module $m not found in $pkg"
+            absent+=("$m")
+            continue
+        fi
+        if [[ "$deps" == builtin* ]]; then
+            [[ "$need" == optional ]] || die "module $m is built into $kver; the guest's init loads it with modprobe"
+            builtin+=("$m")
+            continue
+        fi
+        while read -r kind path _; do
+            [[ "$kind" == insmod ]] || continue
+            rel="${path#"$moddir"/}"
+            rel="${rel#./}"
+            case "$rel" in
+            *.ko.xz) dst="${rel%.xz}"; unpack=(xz -dc) ;;
+            *.ko.zst) dst="${rel%.zst}"; unpack=(zstd -dcq) ;;
+            *.ko.gz) dst="${rel%.gz}"; unpack=(gzip -dc) ;;
+            *) dst="$rel"; unpack=(cat) ;;
+            esac
+            if [[ ! -f "$slim/lib/modules/$kver/$dst" ]]; then
+                mkdir -p "$(dirname "$slim/lib/modules/$kver/$dst")"
+                "${unpack[@]}" "$path" >"$slim/lib/modules/$kver/$dst"
+                nmods=$((nmods + 1))
+            fi
+        done <<<"$deps"
+    done < <(read_module_list)
+    # modules.order names the compressed files on kernels that compress.
+    if [[ -f "$slim/lib/modules/$kver/modules.order" ]]; then
+        sed -i -E 's/\.ko\.(xz|zst|gz)$/.ko/' "$slim/lib/modules/$kver/modules.order"
+    fi
+    depmod -b "$slim" "$kver"
+    log "kept $nmods modules ($(du -sh "$slim" | cut -f1))${builtin[*]:+; built in: ${builtin[*]}}${absent[*]:+; not in this kernel (optional): ${absent[*]}}"
+
+    # ---- 7. unpack vmlinuz -> vmlinux for the PVH entry point -------------------
+    t2=$SECONDS
+    python3 - "$vmlinuz" "$work/vmlinux" <<'PY'
 import lzma, struct, subprocess, sys, zlib
 src, dst = sys.argv[1], sys.argv[2]
 d = open(src, 'rb').read()
@@ -175,17 +241,31 @@ if not pvh:
     sys.exit('vmlinux has no PVH entry note (CONFIG_PVH off?): cannot boot it with -kernel')
 open(dst, 'wb').write(out)
 PY
-log "unpacked vmlinuz to vmlinux ($(du -h "$work/vmlinux" | cut -f1), PVH note present) in $((SECONDS - t2)) s"
+    log "unpacked vmlinuz to vmlinux ($(du -h "$work/vmlinux" | cut -f1), PVH note present) in $((SECONDS - t2)) s"
 
-# ---- 7. install into the cache -------------------------------------------
-old_kver="$(cached_kver "$cache" || true)"
-rm -f "$stamp"
-rm -rf "$cache/kroot"
-if [[ -n "$old_kver" && "$old_kver" != "$kver" ]]; then rm -f "$cache/vmlinux-$old_kver"; fi
-mv "$slim" "$cache/kroot"
-mv "$work/vmlinux" "$cache/vmlinux-$kver"
-echo "$kver" >"$cache/kver"
-printf 'pkg=%s\nkver=%s\nmodules=%s\n' "$pkg" "$kver" "$mods_sum" >"$stamp"
-rm -rf "$work"
-trap - EXIT
-log "done in $((SECONDS - t0)) s: kernel $kver, cache $cache ($(du -sh "$cache" | cut -f1))"
+    # ---- 8. install into the cache ------------------------------------------
+    old_kver="$(cached_kver "$kdir" || true)"
+    mkdir -p "$kdir"
+    rm -f "$stamp"
+    rm -rf "$kdir/kroot"
+    if [[ -n "$old_kver" && "$old_kver" != "$kver" ]]; then rm -f "$kdir/vmlinux-$old_kver"; fi
+    mv "$slim" "$kdir/kroot"
+    mv "$work/vmlinux" "$kdir/vmlinux-$kver"
+    echo "$kver" >"$kdir/kver"
+    printf 'series=%s\npkg=%s\nkver=%s\nmodules=%s\n' "$s" "$pkg" "$kver" "$mods_sum" >"$stamp"
+    rm -rf "$work"
+    trap - EXIT
+    log "kernel $s: done in $((SECONDS - t0)) s: $kver in $kdir ($(du -sh "$kdir" | cut -f1))"
+)
+
+rc=0
+for s in "${series[@]}"; do
+    st=0
+    setup_series "$s" || st=$?
+    if ((st == EX_KERNEL_UNAVAILABLE)); then
+        rc=$EX_KERNEL_UNAVAILABLE
+    elif ((st != 0)); then
+        exit "$st"
+    fi
+done
+exit "$rc"

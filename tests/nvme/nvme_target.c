@@ -412,9 +412,8 @@ static void test_trust_boundary(void)
 	memcpy(keep, t.buf, 4096);
 	unified_prep_write(&s, t.info.nsid, 600, nlb, 0, 4096, 0);
 	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "write the witness block");
-	/* data-moving opcodes without a buffer */
-	unified_prep_nvme(&s, 0x7d, t.info.nsid, 0, 0, 0);	/* Zone Append (01b) */
-	expect_host(&t, &s, ST_INV_FIELD, -EINVAL, "Zone Append without a buffer");
+	/* data-moving opcodes without a buffer (opcodes whose size the
+	 * command defines, like Zone Append, derive len from it instead) */
 	unified_prep_nvme(&s, 0x81, t.info.nsid, 0, 0, 0);	/* vendor, 01b */
 	expect_host(&t, &s, ST_INV_FIELD, -EINVAL, "vendor 81h without a buffer");
 	unified_prep_nvme(&s, 0x82, t.info.nsid, 0, 0, 0);	/* vendor, 10b */

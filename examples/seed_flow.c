@@ -16,9 +16,16 @@
 #include <stdint.h>
 #include "libunified.h"
 
-/* The seed's smp_wmb(): order the SQE stores before the producer store. */
-#define smp_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-#define smp_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+/*
+ * The seed's smp_wmb()/smp_rmb() and index updates, written as the C11
+ * atomics they stand for: the producer index is store-released after the
+ * SQE is written, the other side's index is load-acquired before entries
+ * are read, and the consumer index is store-released after the CQE was
+ * read (so the engine may reuse the slot).  Plain "ring->producer++" would
+ * be a data race with the engine thread.
+ */
+#define ring_load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ring_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static void process_data(const void *data, uint32_t len)
 {
@@ -32,7 +39,8 @@ static int submit_and_complete(struct unified_ctx *ctx, struct io_unified_ring *
 			       uint64_t correlation_id)
 {
 	/* 3. Submit an NVMe command. */
-	struct io_unified_sqe *sqe = &sq_entries[sq_ring->producer & sq_ring->ring_mask];
+	uint32_t prod = __atomic_load_n(&sq_ring->producer, __ATOMIC_RELAXED);	/* ours */
+	struct io_unified_sqe *sqe = &sq_entries[prod & sq_ring->ring_mask];
 
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->nvme_cmd.opcode = opcode;
@@ -44,8 +52,7 @@ static int submit_and_complete(struct unified_ctx *ctx, struct io_unified_ring *
 	sqe->len = nlb * lba_size;
 	sqe->user_data = correlation_id;
 
-	smp_wmb();		/* SQE contents before the producer index */
-	sq_ring->producer++;
+	ring_store_release(&sq_ring->producer, prod + 1);	/* SQE contents before the index */
 	unified_kick(ctx);	/* like AF_XDP's sendto(): tell the engine */
 
 	/* 4. Process the completion. */
@@ -53,11 +60,11 @@ static int submit_and_complete(struct unified_ctx *ctx, struct io_unified_ring *
 		fprintf(stderr, "no completion within 5 s\n");
 		return -1;
 	}
-	if (cq_ring->producer != cq_ring->consumer) {
-		struct io_unified_cqe *cqe;
+	uint32_t cons = __atomic_load_n(&cq_ring->consumer, __ATOMIC_RELAXED);	/* ours */
 
-		smp_rmb();	/* producer index before the CQE contents */
-		cqe = &cq_entries[cq_ring->consumer & cq_ring->ring_mask];
+	if (ring_load_acquire(&cq_ring->producer) != cons) {	/* index before the CQE */
+		struct io_unified_cqe *cqe = &cq_entries[cons & cq_ring->ring_mask];
+
 		if (cqe->user_data != correlation_id) {
 			fprintf(stderr, "unexpected user_data %llu\n", (unsigned long long)cqe->user_data);
 			return -1;
@@ -68,10 +75,10 @@ static int submit_and_complete(struct unified_ctx *ctx, struct io_unified_ring *
 		} else {
 			fprintf(stderr, "NVMe status 0x%x (%s)\n", cqe->status,
 				unified_status_str(cqe->status));
-			cq_ring->consumer++;
+			ring_store_release(&cq_ring->consumer, cons + 1);
 			return -1;
 		}
-		cq_ring->consumer++;
+		ring_store_release(&cq_ring->consumer, cons + 1);	/* done reading the CQE */
 	}
 	return 0;
 }

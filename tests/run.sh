@@ -4,7 +4,8 @@
 # Usage: tests/run.sh [--no-build] [--tier NAME]... [-h]
 #   --no-build    use the programs already built
 #   --tier NAME   run only this tier (repeatable); tiers, in order:
-#       unit      build/tests/unit/*            (unit tests: layout, rings, buffers, validate)
+#       unit      build/tests/unit/*            (unit tests: layout, rings, buffers, validate,
+#                                               the issue-6 contracts) and tests/lint.sh
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
 #       examples  build/examples/seed_flow      (on the embedded default namespace file)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
@@ -213,6 +214,7 @@ for tier in "${ALL_TIERS[@]}"; do
     unit)
         tier_header unit "build/tests/unit/*"
         needs_build unit all && run_dir unit harness build/tests/unit
+        run_prog harness "tests/lint.sh (close-on-exec, secure_getenv in lib/)" tests/lint.sh
         ;;
     target)
         tier_header target "build/tests/target/* (the loop-device cases need root and losetup)"

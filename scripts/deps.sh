@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linux mount binutils
-      qemu-system-x86 busybox-static cpio kmod xz-utils zstd nvme-cli python3
+      qemu-system-x86 busybox-static cpio kmod xz-utils zstd nvme-cli python3 e2fsprogs
       iproute2 ca-certificates)
 
 missing=()

@@ -16,6 +16,7 @@
 #
 # Environment:
 #   UNIFIED_SKIP_QEMU=1        skip the qemu tier
+#   UNIFIED_QEMU_KERNELS="6.1 6.12"  the Debian kernel series the qemu tier boots
 #   UNIFIED_FUZZ_COUNT=N       SQEs per mode for fuzz_sqe (default 200000)
 #   UNIFIED_TEST_TIMEOUT=SEC   limit per program (default 900)
 #   MAKE_JOBS=N                parallel make jobs (default 2)

@@ -430,14 +430,22 @@ struct unified_stats {
  *
  * Nothing is left behind on failure: a target file the call created (or
  * grew) is removed (or shrunk back), caller memory is not written, and
- * *reg and the region descriptor are restored.
+ * *reg and the region descriptor are restored.  The default namespace
+ * lives in a private per-user directory (see unified_default_path()).
+ * The context belongs to the calling process (see the conventions above).
  *
  * Return: 0, or -EINVAL (bad geometry, reserved field or flag, NUMA with
- * USER memory), -ENOMEM (memory, or no huge pages reserved), -ENOBUFS
- * (USER memory smaller than the layout), -ENOENT/-EACCES/-EPERM (target;
- * -EACCES also for NVMe passthrough without CAP_SYS_ADMIN on 6.1),
- * -ENODEV (NUMA node or device kind), -EOPNOTSUPP (target cannot do it,
- * e.g. an NVMe namespace with metadata), -EMFILE (out of descriptors).
+ * USER memory, idle_spin_us over 1 s, an empty nvme_dev_path, an LBA size
+ * below the file system's direct-I/O alignment), -ENOMEM (memory, or no
+ * huge pages reserved), -ENOBUFS (USER memory smaller than the layout),
+ * -EFAULT (USER memory not all mapped readable and writable),
+ * -ENOENT/-EACCES/-EISDIR (target; -EACCES also for NVMe passthrough
+ * without CAP_SYS_ADMIN on 6.1, and UNIFIED_OPT_CREATE on a file its owner
+ * cannot write), -EPERM/-ELOOP (UNIFIED_OPT_CREATE on a file that is not the
+ * caller's, has several links, or is a symbolic link; a default-namespace
+ * directory that is not private), -ENODEV (NUMA node or device kind),
+ * -EOPNOTSUPP (target cannot do it, e.g. an NVMe namespace with metadata),
+ * -EMFILE (out of descriptors).
  */
 int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts,
 		     struct unified_ctx **ctxp);
@@ -445,19 +453,27 @@ int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts
 /**
  * unified_unregister() - stop the engine and free everything.  It first
  * drains like unified_drain(): SQEs still queued complete with
- * ABORT_REQUESTED and in-flight commands are waited for (and cancelled
- * through io_uring after 10 s).  Callers that want to read those last CQEs
- * call unified_drain() first, consume the CQ, then unregister.
- * Return: 0, or the first -errno the engine thread met (the context is
- * freed either way).
+ * ABORT_REQUESTED and in-flight commands are waited for, at most
+ * unified_opts.drain_timeout_ms (cancelled through io_uring at half of it).
+ * Callers that want to read those last CQEs call unified_drain() first,
+ * consume the CQ, then unregister.  In a child of fork() it only releases
+ * the child's copies and returns 0 (the parent's I/O is untouched).
+ * Return: 0; -ETIMEDOUT if commands were still in flight at the bound (the
+ * context is freed, scratch memory they may write is kept, and the device
+ * may still write the data area until they end); or the first -errno the
+ * engine met.  The context is freed in every case.
  */
 int unified_unregister(struct unified_ctx *ctx);
 
 /**
  * unified_drain() - stop accepting SQEs: every queued SQE completes with
  * ABORT_REQUESTED, in-flight ones complete normally.  Waits until nothing
- * is in flight.  The CQ must have room (the engine reserves it), so drain
- * never loses an entry.  Return: number of SQEs aborted, or -errno.
+ * is in flight, at most unified_opts.drain_timeout_ms (default 30 s).  The
+ * CQ must have room (the engine reserves it), so drain never loses an entry.
+ * Thread mode ends: the context is in kick mode afterwards.
+ * Return: number of SQEs aborted; -ETIMEDOUT with commands still in flight
+ * (NVMe passthrough cannot be cancelled; they complete later and may be
+ * drained again); -EPERM in a child of fork(); -EINVAL for NULL.
  */
 int unified_drain(struct unified_ctx *ctx);
 
@@ -483,9 +499,11 @@ int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *cq);
  * exception: admin commands of an IOPOLL context run synchronously, see
  * docs/interface.md).  Thread mode: wakes the engine thread if it sleeps;
  * call it also after releasing CQEs from a full CQ, since the engine
- * thread sleeps while it has no room for completions (unified_enter() does
- * this itself).  Return: 0 or -errno (-EBADMSG if the SQ producer index is
- * corrupt: nothing is consumed until it is sane again).
+ * thread re-checks a full CQ only every millisecond on its own).
+ * Return: 0 or -errno: -EBADMSG if the SQ producer index is corrupt
+ * (nothing is consumed until it is sane again); an error the engine met
+ * submitting to io_uring since the last call (e.g. -EIO, reported once);
+ * -EPERM in a child of fork(); -EINVAL for NULL.
  */
 int unified_kick(struct unified_ctx *ctx);
 
@@ -494,7 +512,8 @@ int unified_kick(struct unified_ctx *ctx);
  * ready in the CQ or @timeout_ms passes (-1 = forever).  In kick mode it
  * returns early, with fewer, when nothing is in flight or queued (waiting
  * could never end).  Return: number of CQEs ready (at most the CQ size),
- * -ETIME on timeout, or -errno.
+ * -ETIME on timeout, -EINTR when a signal interrupted the wait (as
+ * io_uring_enter(2)), or an error as for unified_kick().
  */
 int unified_enter(struct unified_ctx *ctx, uint32_t min_complete, int timeout_ms);
 
@@ -542,14 +561,19 @@ const char *unified_status_str(uint16_t status);
 
 /**
  * unified_default_path() - path of the embedded default namespace file:
- * $UNIFIED_DEFAULT_FILE if set, else "unified-default.img" in
- * $TMPDIR (or /var/tmp).  Writes at most @len bytes.  Return 0 or -ENAMETOOLONG.
+ * $UNIFIED_DEFAULT_FILE if set, else "unified-<euid>/default.img" in $TMPDIR
+ * (or /var/tmp); the environment is read with secure_getenv().  The
+ * directory is created 0700 at registration and must be private to the
+ * caller.  Writes at most @len bytes.  Return 0, -EINVAL (NULL or 0 @len)
+ * or -ENAMETOOLONG.
  */
 int unified_default_path(char *buf, size_t len);
 
 /**
  * unified_kernel_engine_available() - 1 if the running kernel implements
- * IORING_REGISTER_UNIFIED_IFQ, 0 if not, -errno if io_uring is unusable.
+ * IORING_REGISTER_UNIFIED_IFQ (it answers the IO_UNIFIED_REG_F_PROBE call
+ * with IO_UNIFIED_ABI_VERSION), 0 if not (any other answer), -errno if
+ * io_uring itself is unusable.
  */
 int unified_kernel_engine_available(void);
 

@@ -6,6 +6,26 @@
 #include <unistd.h>
 #include "internal.h"
 
+/* Memory kept after a timed-out drain, until the process ends. */
+static void **kept;
+static size_t nkept;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void unified_keep(void *p)
+{
+	void **k;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&kept_lock);
+	k = realloc(kept, (nkept + 1) * sizeof(*kept));
+	if (k) {
+		kept = k;
+		kept[nkept++] = p;
+	}
+	pthread_mutex_unlock(&kept_lock);
+}
+
 uint64_t unified_now_ns(void)
 {
 	struct timespec ts;
@@ -96,8 +116,12 @@ void unified_engine_stop(struct unified_ctx *ctx)
 		io_uring_queue_exit(&e->ring);
 		e->ring_ready = false;
 	}
-	if (ctx->leak_on_free)
-		e->tgt.priv = NULL;	/* scratch may still be DMA targets: keep it */
+	if (ctx->leak_on_free) {
+		/* Scratch may still be written by I/O in flight: keep it,
+		 * reachable (so leak checkers see it is kept on purpose). */
+		unified_keep(e->tgt.priv);
+		e->tgt.priv = NULL;
+	}
 	unified_target_close(&e->tgt);
 	if (e->doorbell_fd >= 0)
 		close(e->doorbell_fd);

@@ -49,6 +49,8 @@
 int unified_set_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void unified_clear_err(void);
 uint64_t unified_now_ns(void);
+/* Keep @p allocated (and reachable) for the life of the process. */
+void unified_keep(void *p);
 
 struct unified_engine;
 struct unified_target;

@@ -77,10 +77,19 @@ static int must_fail(const struct th_ctx *t, const struct io_unified_sqe *s)
 		return 1;
 	if (nc->data_len && len && nc->data_len != len)
 		return 1;
-	if (admin)
-		return nc->opcode != IO_UNIFIED_NVME_ADMIN_IDENTIFY || (nc->cdw10 & 0xff) > 2 ||
-		       (nc->cdw10 >> 8);
+	if (admin) {
+		/* the emulated admin set (docs/interface.md); others are Invalid Opcode */
+		if (nc->opcode == IO_UNIFIED_NVME_ADMIN_IDENTIFY)
+			return (nc->cdw10 & 0xff) > 3 || (nc->cdw10 >> 8);
+		return nc->opcode != IO_UNIFIED_NVME_ADMIN_GET_LOG_PAGE &&
+		       nc->opcode != IO_UNIFIED_NVME_ADMIN_GET_FEATURES &&
+		       nc->opcode != IO_UNIFIED_NVME_ADMIN_SET_FEATURES;
+	}
 	if (!known_io_opcode(nc->opcode))
+		return 1;
+	/* data direction: Flush and Write Zeroes (bits 1:0 = 00b) carry no buffer */
+	if ((nc->opcode == IO_UNIFIED_NVME_CMD_FLUSH || nc->opcode == IO_UNIFIED_NVME_CMD_WRITE_ZEROES) &&
+	    (len || nc->data_len))
 		return 1;
 	if (nc->nsid != t->info.nsid &&
 	    !(nc->opcode == IO_UNIFIED_NVME_CMD_FLUSH && nc->nsid == 0xffffffffu))

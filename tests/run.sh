@@ -267,6 +267,9 @@ for tier in "${ALL_TIERS[@]}"; do
             if [[ -x build-tsan/tests/stress/tsan_rings ]]; then
                 run_prog harness build-tsan/tests/stress/tsan_rings \
                     env TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/stress/tsan_rings
+                # the wake-up protocol cases of the contracts (engine thread + application)
+                run_prog harness "build-tsan/tests/unit/contracts item4" \
+                    env TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit/contracts item4
             else
                 tier_skip tsan "build-tsan/tests/stress/tsan_rings is not built"
             fi

@@ -54,7 +54,7 @@ static uint64_t le64(const uint8_t *p)
 }
 
 /* A case that used to hang: FAIL and end the program after @secs. */
-static volatile int watch_done;
+static int watch_done;	/* atomic */
 static const char *watch_name;
 static unsigned watch_secs;
 
@@ -63,9 +63,9 @@ static void *watchdog(void *p)
 	unsigned i;
 
 	(void)p;
-	for (i = 0; i < watch_secs * 10 && !watch_done; i++)
+	for (i = 0; i < watch_secs * 10 && !__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE); i++)
 		usleep(100 * 1000);
-	if (!watch_done) {
+	if (!__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE)) {
 		printf("FAIL: %s: hung for %u s\n", watch_name, watch_secs);
 		fflush(stdout);
 		_exit(1);
@@ -79,14 +79,14 @@ static pthread_t watch(const char *name, unsigned secs)
 
 	watch_name = name;
 	watch_secs = secs;
-	watch_done = 0;
+	__atomic_store_n(&watch_done, 0, __ATOMIC_RELEASE);
 	pthread_create(&t, NULL, watchdog, NULL);
 	return t;
 }
 
 static void unwatch(pthread_t t)
 {
-	watch_done = 1;
+	__atomic_store_n(&watch_done, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 }
 

@@ -110,16 +110,16 @@ static uint32_t poll_cq(struct th_ctx *c, uint32_t n, uint64_t ms)
  */
 static const char *watch_name;
 static unsigned watch_secs;
-static volatile int watch_done;
+static int watch_done;	/* atomic */
 
 static void *watchdog(void *p)
 {
 	unsigned i;
 
 	(void)p;
-	for (i = 0; i < watch_secs * 10 && !watch_done; i++)
+	for (i = 0; i < watch_secs * 10 && !__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE); i++)
 		usleep(100 * 1000);
-	if (!watch_done) {
+	if (!__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE)) {
 		printf("FAIL: %s: hung for %u s\n", watch_name, watch_secs);
 		fflush(stdout);
 		_exit(1);
@@ -134,7 +134,7 @@ static pthread_t watch(const char *name, unsigned secs)
 
 	watch_name = name;
 	watch_secs = secs;
-	watch_done = 0;
+	__atomic_store_n(&watch_done, 0, __ATOMIC_RELEASE);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay with the test thread */
 	pthread_create(&t, NULL, watchdog, NULL);
@@ -144,7 +144,7 @@ static pthread_t watch(const char *name, unsigned secs)
 
 static void unwatch(pthread_t t)
 {
-	watch_done = 1;
+	__atomic_store_n(&watch_done, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 }
 
@@ -532,14 +532,14 @@ static void t_item8_submit_errors_surface(void)
 struct flipper {
 	struct unified_dsm_range *r;
 	uint64_t good, bad;
-	volatile int stop;
+	int stop;	/* atomic */
 };
 
 static void *flip(void *p)
 {
 	struct flipper *f = p;
 
-	while (!f->stop) {
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
 		__atomic_store_n(&f->r->slba, f->bad, __ATOMIC_RELAXED);
 		__atomic_store_n(&f->r->slba, f->good, __ATOMIC_RELAXED);
 	}

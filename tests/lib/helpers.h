@@ -101,6 +101,22 @@ uint64_t th_maps_new_bytes(const struct th_maps *before, uint64_t min);
 /* Open file descriptors of the process, or -1. */
 int th_count_fds(void);
 
+/*
+ * Threads (threads.c).  th_engine_threads(): the thread ids of the process
+ * other than its main thread, io_uring's iou-* workers and the watchdog
+ * (with one context in thread mode and no test threads: its engine thread);
+ * how many there are, at most @max stored.  th_task_ticks(): user + system
+ * CPU time of a thread in clock ticks, or -1.  th_task_sigblk(): its blocked
+ * signal mask (0 or -1).
+ */
+int th_engine_threads(int *tids, int max);
+long th_task_ticks(int tid);
+int th_task_sigblk(int tid, unsigned long long *mask);
+/* A case that used to hang: after @secs print "FAIL: @name: hung" and end
+ * the program, unless th_unwatch() came first.  One at a time. */
+void th_watch(const char *name, unsigned secs);
+void th_unwatch(void);
+
 /* A number in a /proc or /sys file, or -1; write one (0 or -errno). */
 long th_read_long(const char *path);
 int th_write_long(const char *path, long v);

@@ -53,43 +53,6 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-/* A case that used to hang: FAIL and end the program after @secs. */
-static int watch_done;	/* atomic */
-static const char *watch_name;
-static unsigned watch_secs;
-
-static void *watchdog(void *p)
-{
-	unsigned i;
-
-	(void)p;
-	for (i = 0; i < watch_secs * 10 && !__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE); i++)
-		usleep(100 * 1000);
-	if (!__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE)) {
-		printf("FAIL: %s: hung for %u s\n", watch_name, watch_secs);
-		fflush(stdout);
-		_exit(1);
-	}
-	return NULL;
-}
-
-static pthread_t watch(const char *name, unsigned secs)
-{
-	pthread_t t;
-
-	watch_name = name;
-	watch_secs = secs;
-	__atomic_store_n(&watch_done, 0, __ATOMIC_RELEASE);
-	pthread_create(&t, NULL, watchdog, NULL);
-	return t;
-}
-
-static void unwatch(pthread_t t)
-{
-	__atomic_store_n(&watch_done, 1, __ATOMIC_RELEASE);
-	pthread_join(t, NULL);
-}
-
 /* ------------------------------------------------ item 1 */
 
 static int reg_path(const char *path, uint32_t flags, struct unified_ctx **ctx)
@@ -237,7 +200,6 @@ static void t_item3_drain_is_bounded(void)
 	struct unified_sq sq;
 	struct th_target t;
 	char mnt[PATH_MAX], file[PATH_MAX + 16];
-	pthread_t w;
 	uint64_t t0, el;
 	uint32_t idx;
 	int r;
@@ -257,7 +219,7 @@ static void t_item3_drain_is_bounded(void)
 	REQUIRE(unified_sq_reserve(&sq, 1, &idx) == 1, "reserve");
 	unified_prep_write(unified_sq_entry(&sq, idx), 1, 0, 1, 0, 4096, 0x3d);
 	unified_sq_submit(&sq, 1);
-	w = watch("t_item3_drain_is_bounded", 20);
+	th_watch("t_item3_drain_is_bounded", 20);
 	CHECK(unified_kick(ctx) == 0, "kick");
 	t0 = th_now_ms();
 	r = unified_drain(ctx);
@@ -268,48 +230,16 @@ static void t_item3_drain_is_bounded(void)
 	CHECK(strstr(unified_errmsg(), "in flight") != NULL, "errmsg '%s'", unified_errmsg());
 	r = unified_unregister(ctx);
 	CHECK(r == -ETIMEDOUT, "unregister: %d, want -ETIMEDOUT (%s)", r, unified_errmsg());
-	unwatch(w);
+	th_unwatch();
 	unmount_ext4(&t, mnt);
 }
 
-/* The engine thread's CPU time in clock ticks, or -1 (the one thread that is
- * neither the test's nor an io_uring worker). */
+/* The engine thread's CPU time in clock ticks, or -1. */
 static long engine_ticks(void)
 {
-	char p[320], line[1024];
-	struct dirent *de;
-	long ticks = -1;
-	DIR *dd = opendir("/proc/self/task");
+	int tid;
 
-	while (dd && (de = readdir(dd))) {
-		unsigned long ut, st;
-		FILE *f;
-
-		if (de->d_name[0] == '.' || atoi(de->d_name) == getpid())
-			continue;
-		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", de->d_name);
-		f = fopen(p, "re");	/* not io_uring's iou-wrk workers */
-		if (!f || !fgets(line, sizeof(line), f) || !strncmp(line, "iou-", 4)) {
-			if (f)
-				fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(p, sizeof(p), "/proc/self/task/%s/stat", de->d_name);
-		f = fopen(p, "re");
-		if (f && fgets(line, sizeof(line), f)) {
-			char *q = strrchr(line, ')');
-
-			if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-					&ut, &st) == 2)
-				ticks = (long)(ut + st);
-		}
-		if (f)
-			fclose(f);
-	}
-	if (dd)
-		closedir(dd);
-	return ticks;
+	return th_engine_threads(&tid, 1) == 1 ? th_task_ticks(tid) : -1;
 }
 
 /*

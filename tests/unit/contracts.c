@@ -104,50 +104,6 @@ static uint32_t poll_cq(struct th_ctx *c, uint32_t n, uint64_t ms)
 	return got;
 }
 
-/*
- * A case that used to hang: if it has not finished in @secs, print its
- * FAIL line and end the program (the suite counts it).
- */
-static const char *watch_name;
-static unsigned watch_secs;
-static int watch_done;	/* atomic */
-
-static void *watchdog(void *p)
-{
-	unsigned i;
-
-	(void)p;
-	for (i = 0; i < watch_secs * 10 && !__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE); i++)
-		usleep(100 * 1000);
-	if (!__atomic_load_n(&watch_done, __ATOMIC_ACQUIRE)) {
-		printf("FAIL: %s: hung for %u s\n", watch_name, watch_secs);
-		fflush(stdout);
-		_exit(1);
-	}
-	return NULL;
-}
-
-static pthread_t watch(const char *name, unsigned secs)
-{
-	pthread_t t;
-	sigset_t all, old;
-
-	watch_name = name;
-	watch_secs = secs;
-	__atomic_store_n(&watch_done, 0, __ATOMIC_RELEASE);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay with the test thread */
-	pthread_create(&t, NULL, watchdog, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return t;
-}
-
-static void unwatch(pthread_t t)
-{
-	__atomic_store_n(&watch_done, 1, __ATOMIC_RELEASE);
-	pthread_join(t, NULL);
-}
-
 /* ------------------------------------------------ item 2: fork */
 
 static int child_unregisters(void *p)
@@ -164,7 +120,6 @@ static void t_item2_fork_child_cannot_take_parent_io(void)
 {
 	struct th_ctx c;
 	struct io_unified_sqe q[32];
-	pthread_t w;
 	uint32_t got = 0;
 	int i, r;
 
@@ -176,7 +131,7 @@ static void t_item2_fork_child_cannot_take_parent_io(void)
 			     0x200 + i);
 	REQUIRE(th_queue(&c, q, 32) == 0, "queue");
 	REQUIRE(unified_kick(c.ctx) == 0, "kick");	/* in io_uring now */
-	w = watch("t_item2_fork_child_cannot_take_parent_io", 20);
+	th_watch("t_item2_fork_child_cannot_take_parent_io", 20);
 	r = in_child(child_unregisters, &c, 10);
 	CHECK(r == 0, "child: code %d (10: kick not refused, 11: unregister failed)", r);
 	/* All 32 completions still arrive here, then our own unregister
@@ -193,7 +148,7 @@ static void t_item2_fork_child_cannot_take_parent_io(void)
 	}
 	CHECK(got == 32, "the parent got %u of its 32 completions (enter %d)", got, r);
 	CHECK(th_close(&c) == 0, "unregister");
-	unwatch(w);
+	th_unwatch();
 }
 
 static void t_item2_region_not_inherited(void)
@@ -249,14 +204,11 @@ static void t_item3_enter_returns_eintr(void)
 	      (unsigned long long)(th_now_ms() - t0));
 	CHECK(th_now_ms() - t0 < 1500, "returned after %llu ms", (unsigned long long)(th_now_ms() - t0));
 	CHECK(strstr(unified_errmsg(), "signal") != NULL, "errmsg '%s'", unified_errmsg());
-	{
-		pthread_t w = watch("t_item3_enter_returns_eintr", 5);
-
-		arm_signal_ms(200);
-		r = unified_enter(c.ctx, 1, -1);
-		unwatch(w);
-		CHECK(r == -EINTR, "enter(-1) with a signal returned %d", r);
-	}
+	th_watch("t_item3_enter_returns_eintr", 5);
+	arm_signal_ms(200);
+	r = unified_enter(c.ctx, 1, -1);
+	th_unwatch();
+	CHECK(r == -EINTR, "enter(-1) with a signal returned %d", r);
 	th_close(&c);
 }
 
@@ -602,11 +554,9 @@ static void t_item9_dsm_ranges_read_once(void)
 static void t_item11_engine_thread_blocks_signals(void)
 {
 	struct th_ctx c;
+	unsigned long long m = 0;
 	sigset_t none;
-	char p[320], line[256];
-	struct dirent *de;
-	DIR *d;
-	int found = 0;
+	int tid, n;
 
 	NEED(th_need_tmpdir());
 	sigemptyset(&none);
@@ -616,40 +566,13 @@ static void t_item11_engine_thread_blocks_signals(void)
 	 * thread shows all signals blocked until glibc's start code ran) */
 	th_prep_read(&c, &s, 0, 1, 0, 0xb00);
 	EXEC_EXPECT(&c, &s, ST_OK, c.lba);
-	d = opendir("/proc/self/task");
-	while (d && (de = readdir(d))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.' || atoi(de->d_name) == getpid())
-			continue;
-		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", de->d_name);
-		f = fopen(p, "re");	/* io_uring's iou-wrk threads are tasks here too */
-		if (!f || !fgets(line, sizeof(line), f) || !strncmp(line, "iou-", 4)) {
-			if (f)
-				fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(p, sizeof(p), "/proc/self/task/%s/status", de->d_name);
-		f = fopen(p, "re");
-		while (f && fgets(line, sizeof(line), f)) {
-			if (!strncmp(line, "SigBlk:", 7)) {
-				/* every signal but SIGKILL and SIGSTOP (unblockable)
-				 * and glibc's internal 32 and 33 (it never blocks those) */
-				unsigned long long m = strtoull(line + 7, NULL, 16);
-
-				found++;
-				m |= 1ull << (SIGKILL - 1) | 1ull << (SIGSTOP - 1) | 1ull << 31 | 1ull << 32;
-				CHECK(m == ~0ull,
-				      "engine thread %s: %s", de->d_name, line);
-			}
-		}
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	CHECK(found == 1, "%d engine threads found", found);
+	n = th_engine_threads(&tid, 1);
+	REQUIRE(n == 1, "%d engine threads found", n);
+	REQUIRE(th_task_sigblk(tid, &m) == 0, "SigBlk of thread %d", tid);
+	/* every signal but SIGKILL and SIGSTOP (unblockable) and glibc's
+	 * internal 32 and 33 (it never lets them be blocked) */
+	CHECK((m | 1ull << (SIGKILL - 1) | 1ull << (SIGSTOP - 1) | 1ull << 31 | 1ull << 32) == ~0ull,
+	      "engine thread %d: SigBlk %016llx", tid, m);
 	th_close(&c);
 }
 

@@ -62,8 +62,11 @@ UNIFIED_EXPORT int unified_buf_free(struct unified_ctx *ctx, uint64_t off)
 
 UNIFIED_EXPORT void *unified_buf_ptr(const struct unified_ctx *ctx, uint64_t off)
 {
-	if (!ctx || off >= ctx->data_size)
+	if (!ctx || off >= ctx->data_size) {
+		unified_set_err(ctx ? EFAULT : EINVAL, "unified_buf_ptr: offset 0x%llx is outside the "
+				"data area", (unsigned long long)off);
 		return NULL;
+	}
 	return ctx->buffers + off;
 }
 

@@ -276,6 +276,8 @@ int unified_engine_drain(struct unified_engine *e);
 /* ---- target interface: what a target may call on the engine ---- */
 void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd);
 struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd);
+/* Make room for @n io_uring SQEs (submitting what is queued if needed). */
+void unified_engine_sq_room(struct unified_engine *e, unsigned n);
 uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint32_t len);
 
 static inline uint8_t *unified_engine_data(const struct unified_engine *e, uint64_t off)

@@ -513,8 +513,7 @@ int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 			return lba_range_error(cmd);
 		if (t->read_only)
 			return write_protected(cmd);
-		if (io_uring_sq_space_left(&e->ring) < 2)
-			io_uring_submit(&e->ring);	/* the pair must go in together */
+		unified_engine_sq_room(e, 2);	/* the pair goes in together */
 		sqe = unified_engine_get_sqe(e, cmd);
 		if (!sqe)
 			return no_sqe(t, cmd);

@@ -246,7 +246,7 @@ static int nvme_submit(struct unified_engine *e, struct unified_cmd *cmd,
 		       const struct io_unified_sqe *s)
 {
 	struct unified_target *t = &e->tgt;
-	uint8_t *data = cmd->len ? e->data + cmd->buf_offset : NULL;
+	uint8_t *data = cmd->len ? unified_engine_data(e, cmd->buf_offset) : NULL;
 	struct io_uring_sqe *sqe;
 
 	if (cmd->admin && t->iopoll) {

@@ -52,6 +52,12 @@ struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct uni
 	return sqe;
 }
 
+void unified_engine_sq_room(struct unified_engine *e, unsigned n)
+{
+	if (io_uring_sq_space_left(&e->ring) < n)
+		io_uring_submit(&e->ring);
+}
+
 void unified_uring_arm_doorbell(struct unified_engine *e)
 {
 	struct io_uring_sqe *sqe;

@@ -514,6 +514,31 @@ static void t_item10_capacity_and_write_protect(void)
 static const char *only;
 #define RUN_SEL(fn) do { if (!only || strstr(#fn, only)) RUN(fn); } while (0)
 
+/* Item 11: the hint for a file system without direct I/O names the real one. */
+static void t_item11_no_odirect_hint(void)
+{
+	char mnt[PATH_MAX], file[PATH_MAX + 16];
+	struct unified_ctx *ctx = NULL;
+	int r;
+
+	NEED(need_root_tool("true"));
+	snprintf(mnt, sizeof(mnt), "%s/ramfs", th_tmpdir());
+	REQUIRE(mkdir(mnt, 0700) == 0, "mkdir");
+	if (mount("none", mnt, "ramfs", 0, NULL)) {
+		rmdir(mnt);
+		SKIP("cannot mount ramfs: %s", strerror(errno));
+	}
+	snprintf(file, sizeof(file), "%s/ns.img", mnt);
+	r = reg_path(file, UNIFIED_OPT_CREATE, &ctx);
+	CHECK(r == -EINVAL && strstr(unified_errmsg(), "direct I/O") && !strstr(unified_errmsg(), "tmpfs"),
+	      "a file on ramfs: %d '%s' (want -EINVAL naming direct I/O, not tmpfs)", r, unified_errmsg());
+	if (!r)
+		unified_unregister(ctx);
+	CHECK(access(file, F_OK) != 0, "the failed registration left %s behind", file);
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+}
+
 int main(int argc, char **argv)
 {
 	only = argc > 1 ? argv[1] : NULL;
@@ -524,5 +549,6 @@ int main(int argc, char **argv)
 	RUN_SEL(t_item10_identify_logs_features);
 	RUN_SEL(t_item10_lba_size_follows_dio_alignment);
 	RUN_SEL(t_item10_capacity_and_write_protect);
+	RUN_SEL(t_item11_no_odirect_hint);
 	return harness_done();
 }

@@ -26,6 +26,9 @@
  *           offset from a page (u32 value % 8192), opts.mode, opts.flags,
  *           opts.lba_size, opts.idle_spin_us, opts.file_size (64-bit),
  *           opts.ctrl_path (odd: a path in the temp dir, else NULL)
+ *   then a byte: 0, or 1 + how many new file descriptors (% 8) the call
+ *   may open (RLIMIT_NOFILE is lowered for the call, so the target open,
+ *   io_uring_setup() or the eventfd fail and their failure paths run)
  * USER memory is always a real buffer of that size (at most 16 MiB, between
  * guard pages); no pointer comes from the input.  Data areas over 4 MiB
  * that the limits would accept are scaled down to 4 MiB, to keep each run
@@ -49,6 +52,7 @@
  *    leaves no file descriptor open.
  */
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include "fuzz_common.h"
 
@@ -299,12 +303,32 @@ struct call {
 	uint8_t *ubuf;		/* USER memory, canary-filled */
 	size_t ubuf_len;
 	uint8_t seed;
+	uint8_t fd_room;	/* 0: no limit; else 1 + the new fds the call may open */
 };
 
+/*
+ * Register, with RLIMIT_NOFILE lowered for the call if the input asks:
+ * then opening the target, io_uring_setup() or the eventfd fail, and the
+ * failure paths after each step run.
+ */
 static int do_register(struct call *c, struct unified_ctx **ctx)
 {
+	struct rlimit old, lim;
+	int ret, first_free;
+
 	c->reg.region_ptr = (uintptr_t)&c->desc;
-	return unified_register(&c->reg, c->no_opts ? NULL : &c->opts, ctx);
+	if (!c->fd_room)
+		return unified_register(&c->reg, c->no_opts ? NULL : &c->opts, ctx);
+	first_free = dup(0);
+	FZ_SETUP(first_free >= 0, "dup");
+	close(first_free);
+	FZ_SETUP(!getrlimit(RLIMIT_NOFILE, &old), "getrlimit");
+	lim = old;
+	lim.rlim_cur = (rlim_t)first_free + (c->fd_room - 1u) % 8u;
+	FZ_SETUP(!setrlimit(RLIMIT_NOFILE, &lim), "setrlimit");
+	ret = unified_register(&c->reg, c->no_opts ? NULL : &c->opts, ctx);
+	FZ_SETUP(!setrlimit(RLIMIT_NOFILE, &old), "setrlimit");
+	return ret;
 }
 
 static void check_success(const struct call *in, const struct call *c, struct unified_ctx *ctx)
@@ -399,6 +423,7 @@ static bool parse(struct fz_in *in, struct call *c)
 		snprintf(ctrl, sizeof(ctrl), "%s/ctrl", dir);
 		c->opts.ctrl_path = ctrl;
 	}
+	c->fd_room = fz_u8(in);
 
 	if (mask & 1)
 		c->reg.__resv0 = 1;

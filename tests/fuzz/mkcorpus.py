@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Write the seed corpus of the libFuzzer harnesses (tests/fuzz/corpus/NAME/).
+"""Write the seed corpus of the libFuzzer harnesses (tests/fuzz/corpus/NAME/)
+and minimal reproducers of known findings (tests/fuzz/crashes/NAME/).
 
-A few well-formed inputs per harness, in the formats their header comments
-describe: valid Read/Write/Flush/... batches, batches with invalid fields and
-with ring corruption; valid and invalid registrations; sane and wrapping
-ring-helper sequences.  Run it again after changing an input format:
+The corpus: a few well-formed inputs per harness, in the formats their header
+comments describe: valid Read/Write/Flush/... batches, batches with invalid
+fields and with ring corruption; valid and invalid registrations; sane and
+wrapping ring-helper sequences.  The crashes: the smallest inputs that show
+each finding (tests/fuzz/crashes/README.md); `tests/fuzz/run.sh --replay`
+runs them.  Run this again after changing an input format:
 
     python3 tests/fuzz/mkcorpus.py
 """
@@ -15,6 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
+CRASHES = os.path.join(HERE, "crashes")
 
 # ------------------------------------------------------------ fuzz_sqe_batch
 
@@ -118,11 +122,12 @@ REGION_USER, REGION_HUGE, REGION_NUMA = 1, 2, 4
 
 
 def reg(path=1, mask=0, ri=0, sq=16, cq=0, nbuf=16, bsz=4096, rflags=0, dflags=0, numa=0,
-        usize=0, uoff=0, mode=MODE_KICK, oflags=0, lba=0, spin=0, fsize=0, ctrl=0, name=b""):
+        usize=0, uoff=0, mode=MODE_KICK, oflags=0, lba=0, spin=0, fsize=0, ctrl=0, fds=0,
+        name=b""):
     out = struct.pack("<BBB", path, mask, ri)
     out += v32(sq) + v32(cq) + v32(nbuf) + v32(bsz) + v32(rflags) + v32(dflags) + v32(numa)
     out += delta(usize) + v32(uoff) + v32(mode) + v32(oflags) + v32(lba) + v32(spin)
-    out += v64(fsize) + v32(ctrl)
+    out += v64(fsize) + v32(ctrl) + bytes([fds])
     if path == 12:
         out += bytes([len(name) - 1]) + name
     return out
@@ -141,6 +146,8 @@ def register():
         "numa0": reg(dflags=REGION_NUMA, numa=0),
         "bad-geometry": reg(sq=24, bsz=1000),
         "named": reg(path=12, oflags=OPT_CREATE, fsize=1 << 20, name=b"fuzzed-name.dat"),
+        "no-fd-for-target": reg(fds=1),
+        "fd-for-target-only": reg(dflags=REGION_USER, fds=2),
     }
 
 # ------------------------------------------------------------ fuzz_rings
@@ -159,18 +166,44 @@ def rings():
     return {"sane": sane, "wrap": wrap}
 
 
-def main():
-    sets = {"fuzz_sqe_batch": sqe_batch(), "fuzz_register": register(), "fuzz_rings": rings()}
-    total = 0
+def register_crashes():
+    # Issue 6 item 5: a failed registration writes caller memory.  Thread mode,
+    # USER memory, room for two new descriptors (the target and the io_uring):
+    # the eventfd fails with -EMFILE after the ring area was cleared.
+    return {"thread-no-fd-for-eventfd": reg(dflags=REGION_USER, mode=MODE_THREAD, fds=3)}
+
+
+def rings_crashes():
+    # Issue 6 item 12: the helpers trust the peer's index.
+    return {
+        # SQ consumer 64 ahead of producer 0 on a 32-entry ring: reserve(96) gives 96.
+        "sq-reserve-consumer-ahead": op(1, 64) + op(6, 95),
+        # The same state: nb_free() reports 96 free slots of 32.
+        "sq-nb-free-consumer-ahead": op(1, 64) + op(13, 63),
+        # CQ producer 2^31 on a 16-entry ring: peek(64) gives 64.
+        "cq-peek-producer-jump": op(2, 0x80000000) + op(9, 63),
+        # The same state: a peek/release loop hands out 2^31 entries.
+        "cq-peek-loop-producer-jump": op(2, 0x80000000) + op(12, 15),
+    }
+
+
+def write(top, sets):
+    count = size = 0
     for harness, files in sets.items():
-        d = os.path.join(OUT, harness)
+        d = os.path.join(top, harness)
         os.makedirs(d, exist_ok=True)
         for name, data in files.items():
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)
-            total += len(data)
-    print(f"mkcorpus: {sum(len(f) for f in sets.values())} files, {total} bytes in {OUT}",
-          file=sys.stderr)
+            count += 1
+            size += len(data)
+    print(f"mkcorpus: {count} files, {size} bytes in {top}", file=sys.stderr)
+
+
+def main():
+    write(OUT, {"fuzz_sqe_batch": sqe_batch(), "fuzz_register": register(),
+                "fuzz_rings": rings()})
+    write(CRASHES, {"fuzz_register": register_crashes(), "fuzz_rings": rings_crashes()})
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@
 # and runs each harness for a while on a copy of its seed corpus
 # (tests/fuzz/corpus/NAME/).
 #
-# Usage: tests/fuzz/run.sh [--no-build] [NAME...]
+# Usage: tests/fuzz/run.sh [--no-build] [--replay] [NAME...]
 #   NAME          fuzz_sqe_batch, fuzz_register, fuzz_rings (default: all)
 #   --no-build    use the harnesses already in build-fuzz/tests/fuzz/
+#   --replay      do not fuzz: run each saved finding in tests/fuzz/crashes/NAME/
+#                 once (they fail until the bug they show is fixed)
 #
 # Environment:
 #   UNIFIED_FUZZ_SECONDS=N       seconds per harness (default 20: a minute in all);
@@ -32,10 +34,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ALL=(fuzz_sqe_batch fuzz_register fuzz_rings)
 declare -A MAXLEN=([fuzz_sqe_batch]=8212 [fuzz_register]=160 [fuzz_rings]=1000)
 build=1
+replay=0
 names=()
 while (($#)); do
     case "$1" in
         --no-build) build=0 ;;
+        --replay) replay=1 ;;
         -h|--help) usage 0 ;;
         -*) echo "run.sh: unknown option '$1'" >&2; usage 2 ;;
         *)
@@ -92,6 +96,21 @@ if ((build)); then
 fi
 
 failed=0
+if ((replay)); then
+    for name in "${names[@]}"; do
+        for input in tests/fuzz/crashes/"$name"/*; do
+            [[ -f "$input" ]] || continue
+            if "build-fuzz/tests/fuzz/$name" "$input" >"$tmp/replay.log" 2>&1; then
+                echo "PASS: libfuzzer replay $input"
+            else
+                failed=1
+                why=$(grep -m 1 -E 'ORACLE FAILED: .*|==[0-9]+==ERROR.*|runtime error.*' "$tmp/replay.log")
+                echo "FAIL: libfuzzer replay $input: ${why:-exited with an error}"
+            fi
+        done
+    done
+    exit "$failed"
+fi
 for name in "${names[@]}"; do
     bin="build-fuzz/tests/fuzz/$name"
     if [[ ! -x "$bin" ]]; then

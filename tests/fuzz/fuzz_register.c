@@ -36,6 +36,10 @@
  *
  * Oracles:
  *  - the return value is 0 or a negative errno;
+ *  - a registration the documented rules call invalid fails (reserved
+ *    fields and flags, geometry limits, USER memory not 4 KiB aligned or
+ *    smaller than the layout, NUMA with USER, user_addr/size without USER,
+ *    unknown engine mode or option flags);
  *  - on failure: *reg and *desc are unchanged byte for byte, USER memory is
  *    unchanged, unified_errmsg() is not empty, the temp directory holds the
  *    same files with the same sizes and modes (a file the call created or
@@ -286,7 +290,9 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 /* The region size a layout needs (for choosing USER sizes near it). */
 static uint64_t layout_size(const struct io_unified_reg *r)
 {
-	uint64_t sq = r->sq_entries, cq = r->cq_entries ? r->cq_entries : 2ull * sq, b;
+	uint64_t sq = r->sq_entries, b;
+	uint64_t cq = r->cq_entries ? r->cq_entries :
+		      sq >= IO_UNIFIED_MAX_ENTRIES ? sq : 2 * sq;	/* the documented default */
 
 	b = align_up(align_up(2 * FZ_PAGE + sq * 128, FZ_PAGE) + cq * 64, FZ_PAGE);
 	if (r->buffer_entry_size > FZ_PAGE && r->buffer_entry_size <= (1u << 30))
@@ -329,6 +335,62 @@ static int do_register(struct call *c, struct unified_ctx **ctx)
 	ret = unified_register(&c->reg, c->no_opts ? NULL : &c->opts, ctx);
 	FZ_SETUP(!setrlimit(RLIMIT_NOFILE, &old), "setrlimit");
 	return ret;
+}
+
+static bool pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/*
+ * Why the registration must fail by the documented rules (include/
+ * io_unified.h, include/libunified.h, docs/interface.md "Region"), or NULL.
+ */
+static const char *must_fail(const struct call *c)
+{
+	const struct io_unified_reg *r = &c->reg;
+	const struct io_unified_region_desc *d = &c->desc;
+	const struct unified_opts *o = &c->opts;
+	uint64_t data = (uint64_t)r->buffer_entries * r->buffer_entry_size;
+
+	if (r->flags & ~IO_UNIFIED_REG_F_MASK)
+		return "unknown reg.flags";
+	if (r->__resv0 || r->__resv[0] || r->__resv[1] || r->__resv[2] || r->__resv[3])
+		return "reg reserved field set";
+	if (!pow2(r->sq_entries) || r->sq_entries > IO_UNIFIED_MAX_ENTRIES)
+		return "sq_entries not a power of two up to the limit";
+	if (r->cq_entries && (!pow2(r->cq_entries) || r->cq_entries > IO_UNIFIED_MAX_ENTRIES))
+		return "cq_entries not a power of two up to the limit";
+	if (!pow2(r->buffer_entry_size) || r->buffer_entry_size < IO_UNIFIED_MIN_BUF_SIZE ||
+	    r->buffer_entry_size > IO_UNIFIED_MAX_BUF_SIZE)
+		return "buffer_entry_size not a power of two in 512 B..2 MiB";
+	if (!r->buffer_entries || r->buffer_entries > IO_UNIFIED_MAX_BUF_ENTRIES)
+		return "buffer_entries not in 1..2^24";
+	if (data > IO_UNIFIED_MAX_DATA_BYTES)
+		return "data area over 64 GiB";
+	if (d->flags & ~IO_UNIFIED_REGION_F_MASK)
+		return "unknown region flags";
+	if (d->mmap_offset || d->__resv[0] || d->__resv[1] || d->__resv[2] || d->__resv[3])
+		return "region descriptor reserved field set";
+	if ((d->flags & IO_UNIFIED_REGION_USER) && (d->flags & IO_UNIFIED_REGION_NUMA))
+		return "NUMA with USER memory";
+	if (d->flags & IO_UNIFIED_REGION_USER) {
+		if (d->user_addr % FZ_PAGE)
+			return "USER memory not 4 KiB aligned";
+		if (d->size < layout_size(r))
+			return "USER memory smaller than the layout";
+	} else if (d->user_addr || d->size) {
+		return "user_addr/size set without USER";
+	}
+	if (!c->no_opts) {
+		if (o->mode > UNIFIED_MODE_THREAD)
+			return "unknown engine mode";
+		if (o->flags & ~UNIFIED_OPT_MASK)
+			return "unknown option flags";
+		if (o->__resv[0] || o->__resv[1] || o->__resv[2] || o->__resv[3])
+			return "unified_opts reserved field set";
+	}
+	return NULL;
 }
 
 static void check_success(const struct call *in, const struct call *c, struct unified_ctx *ctx)
@@ -507,6 +569,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	maps0 = mapped_bytes();
 	ret = do_register(&c, &ctx);
 	FZ_CHECK(ret == 0 || (ret < 0 && ret >= -4095), "unified_register returned %d", ret);
+	why = must_fail(&saved);
+	FZ_CHECK(ret != 0 || !why, "registration succeeded although it is documented invalid: %s", why);
 	if (ret == 0) {
 		check_success(&saved, &c, ctx);
 		ret = unified_unregister(ctx);

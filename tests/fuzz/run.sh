@@ -69,8 +69,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 export TMPDIR="$tmp"
 
-# clang and the libFuzzer runtime (Debian: clang, libfuzzer-14-dev or the
-# runtime shipped with clang).
+# clang and the libFuzzer runtime (Debian: clang, libclang-rt-14-dev; see
+# scripts/deps.sh).
 if ! command -v "$CC" >/dev/null 2>&1; then
     echo "SKIP: libfuzzer: $CC not found (Debian: apt-get install clang)"
     exit 0

@@ -12,7 +12,10 @@
  *            1 set, 2 xor, 3 add a signed byte), bit 7 unused
  *   [5..7]   unused
  *   [8..19]  the three events' values (little-endian u32)
- * The harness overwrites each SQE's user_data with a unique value.
+ * The harness overwrites each SQE's user_data with a unique value.  The
+ * SQE bytes are also copied to the start of the data area before the first
+ * round, so the input controls what commands read from their buffers (DSM
+ * range lists, Compare data, what Write stores).
  *
  * Each round: publish SQEs, consume every published CQE, corrupt a word,
  * kick, check, restore the word.  Then drain with sane indices.
@@ -68,6 +71,7 @@ struct tgt {
 	struct io_unified_ring *sqr, *cqr;
 	struct io_unified_sqe *sqes;
 	struct io_unified_cqe *cqes;
+	uint8_t *data;
 	/* copies of what only the application may change */
 	uint8_t hdr_copy[2][IO_UNIFIED_RING_HDR_SIZE];
 	struct io_unified_sqe sq_copy[SQ_N];
@@ -117,6 +121,7 @@ static void tgt_setup(struct tgt *t, uint32_t lba, const char *name)
 	t->cqr = (void *)(t->region + t->reg.offsets.cq_ring);
 	t->sqes = (void *)(t->region + t->reg.offsets.sq_entries);
 	t->cqes = (void *)(t->region + t->reg.offsets.cq_entries);
+	t->data = t->region + t->reg.offsets.buffers;
 
 	/* Canaries where nothing may write: the ring padding and the rest of
 	 * the header pages, the gaps between the parts, the slack at the end. */
@@ -342,6 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nsqe = MAX_SQES;
 	t = &tg[opt & 1];
 
+	memcpy(t->data, in.p, in.n < AREA ? in.n : AREA);
 	/* Every slot gets a fresh filler (Flush of namespace 0: must fail), so
 	 * whatever a corrupt producer makes the engine consume is known. */
 	ud_base = ud_next;

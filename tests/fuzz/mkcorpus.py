@@ -87,6 +87,19 @@ def invalid_batch():
     ]
 
 
+def dealloc_batch():
+    # The SQE bytes are copied to the start of the data area, so SQE 0 doubles as the
+    # DSM range list: cattr 0 (opcode, flags, rsvd1 = 0, nsid 0), nlb 8 (cdw2), slba 16 (cdw3).
+    carrier = struct.pack("<BBHIII", FLUSH, 0, 0, 0, 8, 16) + bytes(128 - 16)
+    return [
+        carrier,                                               # Flush of namespace 0: fails
+        sqe(DSM, cdw10=0, cdw11=1 << 2, buf_offset=0, length=16),     # deallocate LBAs 16..23
+        sqe(WZ, cdw10=32, cdw12=7 | (1 << 25)),                 # Write Zeroes with DEAC
+        sqe(WZ, cdw10=40, cdw12=3 | (1 << 30)),                 # Write Zeroes with FUA
+        rw(READ, 16, 1, 4096, 4096),                           # reads back zeroes
+    ]
+
+
 def sqe_batch():
     full = [rw(READ, i, 1, (i % 16) * 4096, 4096) for i in range(40)]
     return {
@@ -99,6 +112,7 @@ def sqe_batch():
         "corrupt-sane-ahead": batch_header(False, 2, [(1, 0, 0, 3), (1, 2, 2, 0x10)])
         + b"".join(valid_batch(4096)[:4]),
         "full-ring": batch_header(False, 16) + b"".join(full),
+        "deallocate": batch_header(False, 5) + b"".join(dealloc_batch()),
     }
 
 # ------------------------------------------------------------ fuzz_register

@@ -12,12 +12,14 @@
 #       asan      build-asan/tests/{unit,target}/* and build-asan/tests/stress/fuzz_sqe
 #       tsan      build-tsan/tests/stress/tsan_rings
 #       fuzz      build/tests/stress/fuzz_sqe
+#       libfuzzer tests/fuzz/run.sh             (libFuzzer harnesses, 20 s each; needs clang)
 #       qemu      tests/qemu/guest.sh           (NVMe passthrough in a QEMU guest)
 #
 # Environment:
 #   UNIFIED_SKIP_QEMU=1        skip the qemu tier
 #   UNIFIED_QEMU_KERNELS="6.1 6.12"  the Debian kernel series the qemu tier boots
 #   UNIFIED_FUZZ_COUNT=N       SQEs per mode for fuzz_sqe (default 200000)
+#   UNIFIED_FUZZ_SECONDS=N     seconds per libFuzzer harness (default 20)
 #   UNIFIED_TEST_TIMEOUT=SEC   limit per program (default 900)
 #   MAKE_JOBS=N                parallel make jobs (default 2)
 #
@@ -29,11 +31,11 @@
 # the exit status is 0 iff nothing failed.
 set -euo pipefail
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target examples install asan tsan fuzz qemu)
+ALL_TIERS=(unit target examples install asan tsan fuzz libfuzzer qemu)
 build=1
 tiers=()
 while (($#)); do
@@ -283,6 +285,17 @@ for tier in "${ALL_TIERS[@]}"; do
             else
                 tier_skip fuzz "build/tests/stress/fuzz_sqe is not built"
             fi
+        fi
+        ;;
+    libfuzzer)
+        tier_header libfuzzer "libFuzzer harnesses, ${UNIFIED_FUZZ_SECONDS:-20} s each (tests/fuzz/run.sh)"
+        if ! command -v clang >/dev/null 2>&1; then
+            tier_skip libfuzzer "clang not found (scripts/deps.sh installs clang, libclang-rt-14-dev, libfuzzer-14-dev)"
+        elif ((build)); then
+            # Builds build-fuzz/ itself; prints SKIP if libFuzzer cannot link.
+            run_prog harness tests/fuzz/run.sh tests/fuzz/run.sh
+        else
+            run_prog harness tests/fuzz/run.sh tests/fuzz/run.sh --no-build
         fi
         ;;
     qemu)

@@ -355,6 +355,8 @@ static const char *must_fail(const struct call *c)
 
 	if (r->flags & ~IO_UNIFIED_REG_F_MASK)
 		return "unknown reg.flags";
+	if (r->nvme_dev_path && !*(const char *)(uintptr_t)r->nvme_dev_path)
+		return "empty nvme_dev_path";
 	if (r->__resv0 || r->__resv[0] || r->__resv[1] || r->__resv[2] || r->__resv[3])
 		return "reg reserved field set";
 	if (!pow2(r->sq_entries) || r->sq_entries > IO_UNIFIED_MAX_ENTRIES)
@@ -387,8 +389,10 @@ static const char *must_fail(const struct call *c)
 			return "unknown engine mode";
 		if (o->flags & ~UNIFIED_OPT_MASK)
 			return "unknown option flags";
-		if (o->__resv[0] || o->__resv[1] || o->__resv[2] || o->__resv[3])
+		if (o->__resv32 || o->__resv[0] || o->__resv[1] || o->__resv[2])
 			return "unified_opts reserved field set";
+		if (o->idle_spin_us > 1000000)
+			return "idle_spin_us over the 1 s limit";
 	}
 	return NULL;
 }
@@ -495,8 +499,12 @@ static bool parse(struct fz_in *in, struct call *c)
 		c->desc.__resv[ri] = 1;
 	if (mask & 8)
 		c->desc.mmap_offset = 4096;
-	if (mask & 16)
-		c->opts.__resv[ri] = 1;
+	if (mask & 16) {
+		if (ri == 3)
+			c->opts.__resv32 = 1;
+		else
+			c->opts.__resv[ri] = 1;
+	}
 	if (mask & 32)
 		memset(&c->reg.offsets, 0xa5, sizeof(c->reg.offsets));
 	c->no_opts = mask & 128;

@@ -47,7 +47,7 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	struct io_unified_ring *cqr = (void *)((uint8_t *)ctx->region + ctx->off.cq_ring);
 	char defpath[256];
 	const char *path = ctx->info.path;
-	bool is_default = false;
+	bool is_default = false, named = false;
 	uint32_t i;
 	int ret;
 
@@ -69,13 +69,13 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	e->data_size = ctx->data_size;
 
 	if (!path[0]) {
-		ret = unified_default_path(defpath, sizeof(defpath));
+		ret = unified_default_path_named(defpath, sizeof(defpath), &named);
 		if (ret)
 			return ret;
 		path = defpath;
 		is_default = true;
 	}
-	ret = unified_target_open(&e->tgt, path, is_default, o);
+	ret = unified_target_open(&e->tgt, path, is_default, is_default && !named, o);
 	if (ret)
 		return ret;
 

@@ -49,12 +49,16 @@ int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel
 }
 
 /* The engine error not yet reported, as unified_kick()/unified_enter()'s answer. */
+static int pass_err(int ret);
+
 static int take_pending_err(struct unified_engine *e)
 {
 	int err = __atomic_exchange_n(&e->pending_err, 0, __ATOMIC_ACQ_REL);
 
 	if (!err)
 		return 0;
+	if (err == -EBADMSG)
+		return pass_err(err);
 	return unified_set_err(-err, "the engine's io_uring submission failed: %s", strerror(-err));
 }
 
@@ -154,6 +158,10 @@ static int enter_thread_mode(struct unified_engine *e, uint32_t min_complete, ui
 		if (ready >= min_complete) {
 			__atomic_store_n(&e->app_waiting, 0, __ATOMIC_RELAXED);
 			return (int)ready;
+		}
+		if (__atomic_load_n(&e->pending_err, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&e->app_waiting, 0, __ATOMIC_RELAXED);
+			return take_pending_err(e);
 		}
 		unified_thread_wake(e);
 		ret = unified_app_wait(e, seq, deadline);

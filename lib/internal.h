@@ -126,6 +126,8 @@ struct unified_target {
 	bool created;		/* file target: the file was created by us */
 	bool committed;		/* registration succeeded: close() undoes nothing */
 	int64_t old_size;	/* file target: size before we grew it, or -1 */
+	int dir_fd;		/* O_PATH of the target's directory until committed, or -1 */
+	char name[256];		/* the target's name in that directory */
 	uint64_t nlba;
 	char path[256];
 	void *priv;
@@ -137,8 +139,10 @@ extern const struct unified_target_ops unified_target_nvme_ops;
 
 /* target.c: open @path once and set up the matching target. */
 int unified_target_open(struct unified_target *t, const char *path, bool is_default,
-			const struct unified_opts *o);
+			bool private, const struct unified_opts *o);
+int unified_default_path_named(char *buf, size_t len, bool *named);
 void unified_target_close(struct unified_target *t);
+void unified_target_commit(struct unified_target *t);
 /* sysfs and procfs: read one unsigned number (close-on-exec, no stdio). */
 int unified_read_u64_file(const char *path, uint64_t *v);
 
@@ -204,7 +208,7 @@ struct unified_ctx {
 	bool region_owned;	/* we mmap'ed it */
 	bool leak_on_free;	/* a timed-out drain left I/O in flight */
 	int kernel_engine;	/* the probe's answer (1: the kernel has it) */
-	uint64_t fork_gen;	/* unified_fork_gen at registration */
+	uint64_t token;		/* owner token at registration (register.c) */
 	pid_t owner;
 	struct io_unified_offsets off;
 	uint32_t sq_entries, cq_entries, buf_entries, buf_size;
@@ -257,7 +261,7 @@ int unified_uring_submit(struct unified_engine *e, uint32_t wait_nr,
 			 struct __kernel_timespec *ts);
 uint32_t unified_uring_reap(struct unified_engine *e);
 void unified_uring_arm_doorbell(struct unified_engine *e);
-void unified_engine_note_err(struct unified_engine *e, int err);
+void unified_engine_note_err(struct unified_engine *e, int err, bool sticky);
 void unified_uring_cancel_all(struct unified_engine *e);
 
 /* wake.c */

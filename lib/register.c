@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include "internal.h"
 
@@ -113,31 +114,50 @@ UNIFIED_EXPORT int unified_kernel_engine_available(void)
 
 /* ---------------------------------------------------------------- fork */
 
-/* Bumped in every child fork() makes: a context made in an earlier
- * generation belongs to another process (pthread_atfork, POSIX). */
-static uint64_t fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+/*
+ * Which process a context belongs to, checked with one load on every call:
+ * a page marked MADV_WIPEONFORK (Linux 4.14) holds the registering
+ * process's token, and the kernel hands every child of any fork (fork(),
+ * a raw fork or clone system call without CLONE_VM, no atfork handler
+ * needed) a zeroed copy.  A child that registers a context of its own sets
+ * its own token; inherited contexts keep the parent's and stay foreign.
+ */
+static volatile uint64_t *owner_token;
+static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
 
-static void on_fork_child(void)
+static void owner_init(void)
 {
-	fork_gen++;
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED && !madvise(p, 4096, MADV_WIPEONFORK))
+		owner_token = p;
+	else if (p != MAP_FAILED)
+		munmap(p, 4096);
 }
 
-static void fork_init(void)
+/* This process's token (its pid, set at its first registration). */
+static uint64_t current_token(void)
 {
-	pthread_atfork(NULL, NULL, on_fork_child);
+	pthread_once(&owner_once, owner_init);
+	if (!owner_token)
+		return (uint64_t)getpid();	/* no WIPEONFORK: a system call per check */
+	if (!*owner_token)
+		*owner_token = (uint64_t)getpid();
+	return *owner_token;
 }
 
 static bool foreign(const struct unified_ctx *ctx)
 {
-	return ctx->fork_gen != fork_gen || ctx->owner != getpid();
+	if (owner_token)
+		return *owner_token != ctx->token;
+	return (uint64_t)getpid() != ctx->token;
 }
 
 int unified_ctx_check(const struct unified_ctx *ctx, const char *fn)
 {
 	if (!ctx)
 		return unified_set_err(EINVAL, "%s: ctx is NULL", fn);
-	if (ctx->fork_gen != fork_gen)
+	if (foreign(ctx))
 		return unified_set_err(EPERM, "%s: this context belongs to process %d; a child of "
 				       "fork() may only unified_unregister() it, which releases "
 				       "the child's copies", fn, (int)ctx->owner);
@@ -209,15 +229,13 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	if (reg->flags & IO_UNIFIED_REG_F_PROBE)
 		return unified_set_err(EINVAL, "IO_UNIFIED_REG_F_PROBE is for the kernel engine's "
 				       "probe; use unified_kernel_engine_available()");
-	pthread_once(&fork_once, fork_init);
-
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return unified_set_err(ENOMEM, "no memory");
 	/* ctx_free() runs the engine teardown even when registration failed
 	 * before unified_engine_start(): fd 0 is not "no fd". */
-	ctx->eng.tgt.fd = ctx->eng.tgt.ctrl_fd = ctx->eng.doorbell_fd = -1;
-	ctx->fork_gen = fork_gen;
+	ctx->eng.tgt.fd = ctx->eng.tgt.ctrl_fd = ctx->eng.tgt.dir_fd = ctx->eng.doorbell_fd = -1;
+	ctx->token = current_token();
 	ctx->owner = getpid();
 	saved_reg = *reg;
 	saved_desc = *desc;
@@ -250,7 +268,7 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		return ret;
 	}
 	e = &ctx->eng;
-	ctx->eng.tgt.committed = true;	/* from now on a created target file stays */
+	unified_target_commit(&ctx->eng.tgt);	/* from now on a created target file stays */
 	ctx->info.kind = e->tgt.kind;
 	ctx->info.nsid = e->tgt.nsid;
 	ctx->info.lba_shift = e->tgt.lba_shift;
@@ -278,17 +296,16 @@ static void release_foreign(struct unified_ctx *ctx)
 
 	if (e->ring_ready)
 		io_uring_queue_exit(&e->ring);	/* munmap + close of our copies only */
-	if (e->tgt.fd >= 0)
-		close(e->tgt.fd);
-	if (e->tgt.ctrl_fd >= 0)
-		close(e->tgt.ctrl_fd);
 	if (e->doorbell_fd >= 0)
 		close(e->doorbell_fd);
-	unified_region_unmap(ctx);	/* MADV_DONTFORK: usually not mapped here */
-	/* The target's private state and command slots are heap copies. */
+	/* Committed: closes the descriptors and frees the target's heap
+	 * state, no I/O, nothing undone on the file. */
+	unified_target_close(&e->tgt);
+	/* The region is left alone: a library mapping is MADV_DONTFORK, so
+	 * its range is not ours here (and may hold something else by now);
+	 * USER memory is the caller's. */
 	free(e->cmds);
 	free(e->done);
-	free(e->tgt.priv);
 	unified_buffers_fini(ctx);
 	free(ctx);
 }
@@ -318,16 +335,22 @@ UNIFIED_EXPORT int unified_unregister(struct unified_ctx *ctx)
 
 UNIFIED_EXPORT void *unified_region(const struct unified_ctx *ctx)
 {
+	if (!ctx)
+		unified_set_err(EINVAL, "unified_region: ctx is NULL");
 	return ctx ? ctx->region : NULL;
 }
 
 UNIFIED_EXPORT size_t unified_region_size(const struct unified_ctx *ctx)
 {
+	if (!ctx)
+		unified_set_err(EINVAL, "unified_region_size: ctx is NULL");
 	return ctx ? ctx->region_size : 0;
 }
 
 UNIFIED_EXPORT void *unified_buffers(const struct unified_ctx *ctx)
 {
+	if (!ctx)
+		unified_set_err(EINVAL, "unified_buffers: ctx is NULL");
 	return ctx ? ctx->buffers : NULL;
 }
 

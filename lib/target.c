@@ -32,14 +32,17 @@ int unified_read_u64_file(const char *path, uint64_t *v)
 	return end == buf ? -EIO : 0;
 }
 
-UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
+/* The default path, and in *@named whether UNIFIED_DEFAULT_FILE chose it
+ * (the environment is read once, here, for both answers). */
+int unified_default_path_named(char *buf, size_t len, bool *named)
 {
 	const char *env = secure_getenv("UNIFIED_DEFAULT_FILE"), *dir = secure_getenv("TMPDIR");
 	int n;
 
 	if (!buf || !len)
 		return unified_set_err(EINVAL, "unified_default_path: buf is NULL or len is 0");
-	if (env && *env)
+	*named = env && *env;
+	if (*named)
 		n = snprintf(buf, len, "%s", env);
 	else
 		n = snprintf(buf, len, "%s/unified-%u/default.img", dir && *dir ? dir : "/var/tmp",
@@ -48,6 +51,13 @@ UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
 		return unified_set_err(ENAMETOOLONG, "the default namespace path needs %d bytes, "
 				       "the buffer has %zu", n, len);
 	return 0;
+}
+
+UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
+{
+	bool named;
+
+	return unified_default_path_named(buf, len, &named);
 }
 
 /* The private directory of the default namespace: ours, mode 0700. */
@@ -125,7 +135,7 @@ static int open_existing(struct unified_target *t, const char *path)
 }
 
 int unified_target_open(struct unified_target *t, const char *path, bool is_default,
-			const struct unified_opts *o)
+			bool private, const struct unified_opts *o)
 {
 	bool create = is_default || (o->flags & UNIFIED_OPT_CREATE);
 	struct unified_opts opts = *o;
@@ -133,7 +143,7 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	int dfd = AT_FDCWD, ret, fl;
 	struct stat st;
 
-	t->fd = t->ctrl_fd = -1;
+	t->fd = t->ctrl_fd = t->dir_fd = -1;
 	t->old_size = -1;
 	t->opt_flags = o->flags;
 	snprintf(t->path, sizeof(t->path), "%s", path);
@@ -141,13 +151,18 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 		return unified_set_err(ENAMETOOLONG, "target path is longer than %zu bytes",
 				       sizeof(t->path) - 1);
 	snprintf(name, sizeof(name), "%s", path);
-	if (is_default && !secure_getenv("UNIFIED_DEFAULT_FILE")) {
+	if (private) {
 		snprintf(dir, sizeof(dir), "%s", path);
 		dfd = private_dir(dirname(dir));
 		if (dfd < 0)
 			return dfd;
 		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
 	}
+	/* Until registration succeeds, a file we create is removed through
+	 * its directory, and only if the name still is that file. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	t->dir_fd = open(dirname(dir), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(t->name, sizeof(t->name), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	ret = create ? open_create(t, path, dfd, name) : open_existing(t, path);
 	if (dfd >= 0)
 		close(dfd);
@@ -181,6 +196,15 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	return t->ops->init(t, &st, &opts);
 }
 
+/* Registration succeeded: from now on the target stays as it is. */
+void unified_target_commit(struct unified_target *t)
+{
+	t->committed = true;
+	if (t->dir_fd >= 0)
+		close(t->dir_fd);
+	t->dir_fd = -1;
+}
+
 /*
  * Close the target.  Until registration has succeeded (t->committed), a
  * file we created is removed and one we grew is shrunk back: no half state.
@@ -188,11 +212,18 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 void unified_target_close(struct unified_target *t)
 {
 	if (t->fd >= 0 && !t->committed) {
-		if (t->created)
-			unlink(t->path);
-		else if (t->old_size >= 0 && ftruncate(t->fd, t->old_size))
+		struct stat mine, there;
+
+		if (t->created && t->dir_fd >= 0 && !fstat(t->fd, &mine) &&
+		    !fstatat(t->dir_fd, t->name, &there, AT_SYMLINK_NOFOLLOW) &&
+		    mine.st_dev == there.st_dev && mine.st_ino == there.st_ino)
+			unlinkat(t->dir_fd, t->name, 0);
+		else if (!t->created && t->old_size >= 0 && ftruncate(t->fd, t->old_size))
 			t->old_size = -1;	/* best effort; nothing else to do */
 	}
+	if (t->dir_fd >= 0)
+		close(t->dir_fd);
+	t->dir_fd = -1;
 	if (t->ops && t->ops->close)
 		t->ops->close(t);
 	t->ops = NULL;

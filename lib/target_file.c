@@ -49,25 +49,55 @@ int unified_dio_align(int fd, const struct stat *st, uint32_t *mem, uint32_t *of
 	return 0;
 }
 
+/* Wait until @deadline (ns), through signals, for the CQE with user_data 1
+ * (the probe read): 0 with its result in *@res, or -ETIME. */
+static int probe_wait(struct io_uring *ring, uint64_t deadline, int *res)
+{
+	struct io_uring_cqe *cqe;
+
+	for (;;) {
+		uint64_t now = unified_now_ns();
+		struct __kernel_timespec ts;
+		int r;
+
+		if (now >= deadline)
+			return -ETIME;
+		ts.tv_sec = (long long)((deadline - now) / 1000000000ull);
+		ts.tv_nsec = (long long)((deadline - now) % 1000000000ull);
+		r = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+		if (r == -EINTR)
+			continue;
+		if (r)
+			return -ETIME;
+		if (cqe->user_data == 1) {
+			*res = cqe->res;
+			io_uring_cqe_seen(ring, cqe);
+			return 0;
+		}
+		io_uring_cqe_seen(ring, cqe);	/* the cancel's own completion */
+	}
+}
+
 /*
  * The buffer alignment the kernel really accepts for this file with
  * registered buffers.  statx gives the DMA alignment (@mem), but before
- * some point (6.1 refuses it, 6.18 accepts it) the block layer also wants
- * every page-split segment of a fixed buffer to be a multiple of the
- * logical block size, which makes the real rule @off.  Find out with one
- * READ_FIXED of one block from offset 0 into a private buffer that starts
- * @mem bytes into a page (nothing in the region is touched).  Returns the
- * alignment to require.
+ * some kernel version (6.1 and 6.12 refuse it, 6.18 accepts it) the block
+ * layer also wants every page-split segment of a fixed buffer to be a
+ * multiple of the logical block size, which makes the real rule @off.
+ * Find out with one READ_FIXED of one block from offset 0 into a private
+ * buffer that starts @mem bytes before a page end (nothing in the region is
+ * touched).  Bounded: a device that does not answer in 5 s gets the strict
+ * rule; the read is cancelled, and if it still has not ended, its buffer is
+ * kept, never freed under it.  Returns the alignment to require.
  */
 uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off);
 uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off)
 {
 	struct io_uring ring;
 	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
 	struct iovec iov;
 	void *buf;
-	int res = -EINVAL;
+	int res = -EINVAL, r = -EIO;
 
 	if (mem >= off || off > 4096 || mem >= 4096)
 		return mem > off ? mem : off;
@@ -80,17 +110,25 @@ uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off)
 	iov.iov_base = buf;
 	iov.iov_len = 2 * 4096;
 	if (!io_uring_register_buffers(&ring, &iov, 1) && (sqe = io_uring_get_sqe(&ring))) {
-		/* From mem bytes before a page end, so the transfer is split
-		 * into two segments that are not block multiples. */
 		io_uring_prep_read_fixed(sqe, fd, (uint8_t *)buf + 4096 - mem, off, 0, 0);
-		if (io_uring_submit_and_wait(&ring, 1) == 1 && !io_uring_peek_cqe(&ring, &cqe)) {
-			res = cqe->res;
-			io_uring_cqe_seen(&ring, cqe);
+		sqe->user_data = 1;
+		if (io_uring_submit(&ring) == 1) {
+			r = probe_wait(&ring, unified_now_ns() + 5000000000ull, &res);
+			if (r && (sqe = io_uring_get_sqe(&ring))) {
+				io_uring_prep_cancel64(sqe, 1, 0);
+				sqe->user_data = 2;
+				io_uring_submit(&ring);
+				if (!probe_wait(&ring, unified_now_ns() + 1000000000ull, &res))
+					r = -ECANCELED;	/* ended: the buffer is free again */
+			}
 		}
 	}
 	io_uring_queue_exit(&ring);
-	free(buf);
-	return res == -EINVAL ? off : mem;
+	if (r == -ETIME)
+		unified_keep(buf);	/* the read may still write it */
+	else
+		free(buf);
+	return r == 0 && res != -EINVAL ? mem : off;
 }
 
 static int no_direct_io(const char *path, int fd)

@@ -257,6 +257,10 @@ static int nvme_submit(struct unified_engine *e, struct unified_cmd *cmd,
 		memset(&c, 0, sizeof(c));
 		fill_cmd((struct io_unified_nvme_cmd *)&c, &s->nvme_cmd, (uintptr_t)data, cmd->len);
 		c.result = 0;
+		/* This blocks the engine: never longer than a drain may wait
+		 * (0 would be the driver's admin_timeout, 60 s by default). */
+		if (!c.timeout_ms || c.timeout_ms > e->drain_timeout_ms)
+			c.timeout_ms = e->drain_timeout_ms;
 		r = ioctl(t->ctrl_fd, NVME_IOCTL_ADMIN64_CMD, &c);
 		if (r < 0)
 			host_error(cmd, -errno);

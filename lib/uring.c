@@ -22,17 +22,20 @@ uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint3
 }
 
 /*
- * Record an engine error: the first one is kept for unified_unregister(),
- * and each is reported once by the next unified_kick()/unified_enter().
+ * Record an engine error for the next unified_kick()/unified_enter() (each
+ * reported once; an application waiting in unified_enter() is woken).  A
+ * @sticky one (the engine failed, not the application's ring) is also kept
+ * for unified_unregister(): the first one.
  */
-void unified_engine_note_err(struct unified_engine *e, int err)
+void unified_engine_note_err(struct unified_engine *e, int err, bool sticky)
 {
 	int zero = 0;
 
-	if (!e->first_err)
+	if (sticky && !e->first_err)
 		e->first_err = err;
-	__atomic_compare_exchange_n(&e->pending_err, &zero, err, false, __ATOMIC_RELEASE,
-				    __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&e->pending_err, &zero, err, false, __ATOMIC_RELEASE,
+					__ATOMIC_RELAXED))
+		unified_app_wake(e);
 }
 
 struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd)
@@ -110,7 +113,7 @@ int unified_uring_submit(struct unified_engine *e, uint32_t wait_nr, struct __ke
 		return 0;
 	if (r == -EINTR)
 		return r;
-	unified_engine_note_err(e, r);
+	unified_engine_note_err(e, r, true);
 	return r;
 }
 

@@ -47,21 +47,48 @@
 enum admin_class { ADMIN_ALLOWED, ADMIN_DESTRUCTIVE, ADMIN_DRIVER_OWNED };
 
 /*
- * Admin commands a registration may send without UNIFIED_OPT_ADMIN_DESTRUCTIVE:
- * the ones that only read state, plus Set Features (it changes settings, not
- * data).  Queue management, asynchronous events and the doorbell buffer
- * belong to the kernel driver and are refused always; everything else
- * (Format NVM, Sanitize, Namespace Management/Attachment, Firmware
- * Commit/Download, Security Send, Device Self-test, Directive Send,
- * Virtualization and vendor commands) can destroy data or change the
- * controller and needs the option.
+ * Set Features by feature: the few a user may set without the option
+ * (Temperature Threshold 04h, Timestamp 0Eh: they change no data and no
+ * driver state), the ones the kernel driver owns (Number of Queues 07h,
+ * Interrupt Coalescing 08h, Interrupt Vector Configuration 09h,
+ * Asynchronous Event Configuration 0Bh, Autonomous Power State Transition
+ * 0Ch, Host Memory Buffer 0Dh (the controller would DMA to host addresses
+ * from the command), Keep Alive Timer 0Fh, Host Behavior Support 16h), and
+ * all others (Volatile Write Cache, Power Management, Write Protection
+ * Config, vendor...), which change durability, power or data access for
+ * every user of the controller and need the option.  Saving (SV) always
+ * needs it.
  */
-static enum admin_class admin_class(uint8_t opcode)
+static enum admin_class set_features_class(uint32_t cdw10)
+{
+	uint8_t fid = cdw10 & 0xff;
+
+	switch (fid) {
+	case 0x07: case 0x08: case 0x09: case 0x0b: case 0x0c: case 0x0d: case 0x0f: case 0x16:
+		return ADMIN_DRIVER_OWNED;
+	case 0x04: case 0x0e:
+		return (cdw10 & (1u << 31)) ? ADMIN_DESTRUCTIVE : ADMIN_ALLOWED;
+	}
+	return ADMIN_DESTRUCTIVE;
+}
+
+/*
+ * Admin commands a registration may send without UNIFIED_OPT_ADMIN_DESTRUCTIVE:
+ * the ones that only read state, and Set Features of the harmless features.
+ * Queue management, asynchronous events, the doorbell buffer and the
+ * driver's features belong to the kernel driver and are refused always;
+ * everything else (Format NVM, Sanitize, Namespace Management/Attachment,
+ * Firmware Commit/Download, Security Send, Device Self-test, Directive
+ * Send, Virtualization and vendor commands, other Set Features) can
+ * destroy data or change the controller and needs the option.
+ */
+static enum admin_class admin_class(uint8_t opcode, uint32_t cdw10)
 {
 	switch (opcode) {
+	case ADM_SET_FEATURES:
+		return set_features_class(cdw10);
 	case ADM_GET_LOG_PAGE:
 	case ADM_IDENTIFY:
-	case ADM_SET_FEATURES:
 	case ADM_GET_FEATURES:
 	case ADM_KEEP_ALIVE:
 	case ADM_DIRECTIVE_RECV:
@@ -180,9 +207,12 @@ static bool command_bytes(const struct io_unified_nvme_cmd *nc, bool admin, uint
 	case NVM_ZONE_MGMT_RECV:	/* NUMD, 0-based dwords */
 		*need = ((uint64_t)nc->cdw12 + 1) * 4;
 		return true;
-	case NVM_ZONE_MGMT_SEND:	/* data only with Select All clear and a descriptor */
-		*optional = true;
-		*need = 0;
+	case NVM_ZONE_MGMT_SEND:
+		/* ZSA 10h (Set Zone Descriptor Extension) sends one extension,
+		 * whose size (ZDES, a multiple of 64 bytes) only the ZNS
+		 * Identify knows: at least 64; other actions move no data. */
+		*optional = (nc->cdw13 & 0xff) != 0x10;
+		*need = *optional ? 0 : 64;
 		return true;
 	}
 	return false;
@@ -218,7 +248,7 @@ int unified_validate(const struct unified_engine *e, struct unified_cmd *cmd,
 	if (t->ops->supports && !t->ops->supports(admin, nc->opcode))
 		return fail(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_OPCODE, 0);
 	if (admin) {
-		enum admin_class c = admin_class(nc->opcode);
+		enum admin_class c = admin_class(nc->opcode, nc->cdw10);
 
 		if (c == ADMIN_DRIVER_OWNED ||
 		    (c == ADMIN_DESTRUCTIVE && !(t->opt_flags & UNIFIED_OPT_ADMIN_DESTRUCTIVE)))

@@ -117,8 +117,11 @@ static void *engine_thread(void *arg)
 	while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
 		int n = unified_engine_pass(e, 0, NULL);
 
-		/* n < 0: corrupt SQ producer: idle until kicked, no spinning.
-		 * An engine error pending report also counts as idle. */
+		/* n < 0: corrupt SQ producer: report it to the application
+		 * (the next kick or enter, which is woken), then idle until
+		 * kicked, no spinning.  A pending engine error counts as idle. */
+		if (n < 0)
+			unified_engine_note_err(e, n, false);
 		if (n > 0 && !__atomic_load_n(&e->pending_err, __ATOMIC_RELAXED)) {
 			idle_since = unified_now_ns();
 			continue;
@@ -209,8 +212,9 @@ void unified_thread_wake(struct unified_engine *e)
 	}
 }
 
-/* After a CQ publication: wake an application waiting in unified_enter(),
- * and one that waits on the CQ producer word itself (CQ NEED_WAKEUP). */
+/* After a CQ publication or an engine error: wake an application waiting
+ * in unified_enter(), and one that waits on the CQ producer word itself
+ * (CQ NEED_WAKEUP). */
 void unified_app_wake(struct unified_engine *e)
 {
 	if (e->mode != UNIFIED_MODE_THREAD)
@@ -232,20 +236,25 @@ void unified_app_wake(struct unified_engine *e)
  */
 int unified_app_wait(struct unified_engine *e, uint32_t seen, uint64_t deadline)
 {
-	struct timespec ts, *tsp = NULL;
+	/* Always with a timeout, even when waiting forever: an interrupted
+	 * timed futex wait ends in EINTR whatever the handler's SA_RESTART
+	 * (an untimed one would be restarted), which is io_uring_enter()'s
+	 * rule, so unified_enter() follows it. */
+	uint64_t left = 3600ull * 1000000000ull;
+	struct timespec ts;
 	long r;
 
 	if (deadline != UINT64_MAX) {
-		uint64_t now = unified_now_ns(), left;
+		uint64_t now = unified_now_ns();
 
 		if (now >= deadline)
 			return -ETIME;
-		left = deadline - now;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		tsp = &ts;
+		if (deadline - now < left)
+			left = deadline - now;
 	}
-	r = futex_wait(&e->cq_seq, seen, tsp);
+	ts.tv_sec = (time_t)(left / 1000000000ull);
+	ts.tv_nsec = (long)(left % 1000000000ull);
+	r = futex_wait(&e->cq_seq, seen, &ts);
 	if (r < 0 && errno == EINTR)
 		return -EINTR;
 	return 0;

@@ -442,6 +442,22 @@ static void test_trust_boundary(void)
 	s.flags = IO_UNIFIED_SQE_F_ADMIN;
 	s.nvme_cmd.cdw10 = (127u << 16) | 0x02;
 	expect_host(&t, &s, ST_ACCESS_DENIED, -EPERM, "SMART log of another namespace");
+	/* Set Features: the driver's features and the controller-wide ones */
+	unified_prep_nvme(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0, 0, 0);
+	s.flags = IO_UNIFIED_SQE_F_ADMIN;
+	s.nvme_cmd.cdw10 = 0x0d;	/* Host Memory Buffer: DMA to addresses in the command */
+	s.nvme_cmd.cdw11 = 1;
+	expect_host(&t, &s, ST_ACCESS_DENIED, -EPERM, "Set Features Host Memory Buffer");
+	s.nvme_cmd.cdw10 = 0x06;	/* Volatile Write Cache */
+	s.nvme_cmd.cdw11 = 0;
+	expect_host(&t, &s, ST_ACCESS_DENIED, -EPERM, "Set Features Volatile Write Cache");
+	s.nvme_cmd.cdw10 = 0x04 | (1u << 31);	/* Temperature Threshold, saved */
+	expect_host(&t, &s, ST_ACCESS_DENIED, -EPERM, "Set Features with Save");
+	/* Zone Management Send, Set Zone Descriptor Extension, with less than
+	 * one extension (len 0 would derive the minimum, 64 bytes) */
+	unified_prep_nvme(&s, 0x79, t.info.nsid, 0, 16, 0);
+	s.nvme_cmd.cdw13 = 0x10;
+	expect_host(&t, &s, ST_INV_FIELD, -EINVAL, "Zone Management Send ZSA 10h with 16 bytes");
 	/* the data is still there: nothing reached the device */
 	unified_prep_read(&s, t.info.nsid, 600, nlb, 8192, 4096, 0);
 	REQUIRE(run1(&t, &s, &c) == 0 && c.status == 0, "read back");

@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include "helpers.h"
 
@@ -111,6 +113,16 @@ static void t_item1_default_namespace_and_create(void)
 	if (!ret)
 		unified_unregister(ctx);
 	victim_intact(victim, "planted default");
+	/* An empty UNIFIED_DEFAULT_FILE means "not set" for the path and for
+	 * the privacy check alike (the environment is read once). */
+	setenv("UNIFIED_DEFAULT_FILE", "", 1);
+	ret = reg_path(NULL, 0, &ctx);
+	CHECK(ret == -EPERM, "UNIFIED_DEFAULT_FILE=\"\" with a planted directory: %d (%s)", ret,
+	      unified_errmsg());
+	if (!ret)
+		unified_unregister(ctx);
+	unsetenv("UNIFIED_DEFAULT_FILE");
+	victim_intact(victim, "planted default, empty UNIFIED_DEFAULT_FILE");
 	/* Without the plant: a private directory and file are made. */
 	REQUIRE(sh("rm -rf %s", dir) == 0, "rm");
 	ret = reg_path(NULL, 0, &ctx);
@@ -310,7 +322,8 @@ static long flushes(const char *dev)
 static void t_item10_write_zeroes_fua_flushes(void)
 {
 	struct th_target t = { .name = "fua", .kind = TH_LOOP, .lba_size = 512 };
-	struct th_opts o = { .target = &t };
+	/* the write cache is the controller's: switching it needs the option */
+	struct th_opts o = { .target = &t, .flags = UNIFIED_OPT_ADMIN_DESTRUCTIVE };
 	struct th_ctx c;
 	long f0, f1, f2, f3;
 
@@ -366,8 +379,24 @@ static void t_item10_identify_logs_features(void)
 	uint64_t units0, units1, nsze, nuse;
 
 	NEED(th_need_tmpdir());
+	/* Without UNIFIED_OPT_ADMIN_DESTRUCTIVE only harmless features may be
+	 * set (docs/security.md): the write cache is refused, the temperature
+	 * threshold is not; a driver-owned feature is refused always. */
 	memset(&c, 0, sizeof(c));
 	REQUIRE(th_open(&c, &o) == 0, "register");
+	admin(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0x06, 0, 0);
+	EXEC_EXPECT(&c, &s, ST_ACCESS_DENIED, 0);
+	admin(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0x04, 0, 0);
+	s.nvme_cmd.cdw11 = 350;
+	EXEC_EXPECT(&c, &s, ST_OK, 0);
+	th_close(&c);
+	o.flags = UNIFIED_OPT_ADMIN_DESTRUCTIVE;
+	memset(&c, 0, sizeof(c));
+	REQUIRE(th_open(&c, &o) == 0, "register with the option");
+	admin(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0x07, 0, 0);	/* Number of Queues */
+	EXEC_EXPECT(&c, &s, ST_ACCESS_DENIED, 0);
+	admin(&s, IO_UNIFIED_NVME_ADMIN_SET_FEATURES, 0, 0x0d, 0, 0);	/* Host Memory Buffer */
+	EXEC_EXPECT(&c, &s, ST_ACCESS_DENIED, 0);
 	/* CNS 03h: a namespace identification descriptor, the NGUID of CNS 00h */
 	admin(&s, IO_UNIFIED_NVME_ADMIN_IDENTIFY, c.nsid, 0x03, 0, 4096);
 	EXEC_EXPECT(&c, &s, ST_OK, 4096);
@@ -514,6 +543,81 @@ static void t_item10_capacity_and_write_protect(void)
 static const char *only;
 #define RUN_SEL(fn) do { if (!only || strstr(#fn, only)) RUN(fn); } while (0)
 
+/*
+ * Items 3 and 5: registering a 4 KiB-sector device runs one probe read
+ * (the direct-I/O alignment rule).  With the device's reads throttled to
+ * 1 byte/s (cgroup v1 blkio), and a signal arriving meanwhile, registration
+ * must still end, in bounded time, and must not free memory the read will
+ * write (it used to wait forever, or free the buffer on EINTR).
+ */
+static void on_sigalrm(int sig)
+{
+	(void)sig;
+}
+
+static void t_item3_probe_is_bounded(void)
+{
+	struct th_target t = { .name = "slow4k", .kind = TH_LOOP, .lba_size = 4096 };
+	char cg[128], knob[192], dev[32], msg[256] = "";
+	struct stat st;
+	int pfd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	NEED(need_root_tool("losetup"));
+	if (access("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device", W_OK))
+		SKIP("no cgroup v1 blkio throttling here");
+	NEED(th_loop_attach(&t));
+	REQUIRE(!stat(t.loopdev, &st), "stat %s", t.loopdev);
+	snprintf(dev, sizeof(dev), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/blkio/unified-test-%d", (int)getpid());
+	REQUIRE(!mkdir(cg, 0755) || errno == EEXIST, "mkdir %s", cg);
+	snprintf(knob, sizeof(knob), "%s/blkio.throttle.read_bps_device", cg);
+	REQUIRE(sh("echo '%s 1' > %s", dev, knob) == 0, "throttle");
+	REQUIRE(pipe(pfd) == 0, "pipe");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_sigalrm };
+		struct unified_ctx *ctx = NULL;
+		uint64_t t0;
+		int r;
+
+		close(pfd[0]);
+		sh("echo %d > %s/cgroup.procs", (int)getpid(), cg);
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(1);
+		t0 = th_now_ms();
+		r = reg_path(t.loopdev, 0, &ctx);
+		snprintf(msg, sizeof(msg), "%d %llu", r, (unsigned long long)(th_now_ms() - t0));
+		if (write(pfd[1], msg, strlen(msg)) < 0)
+			_exit(3);
+		close(pfd[1]);
+		if (!r)
+			unified_unregister(ctx);
+		_exit(0);	/* exit waits for the throttled read; the parent lifts it */
+	}
+	close(pfd[1]);
+	th_watch("t_item3_probe_is_bounded", 30);
+	n = read(pfd[0], msg, sizeof(msg) - 1);
+	th_unwatch();
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	sh("echo '%s 0' > %s", dev, knob);
+	waitpid(pid, &status, 0);
+	sh("rmdir %s", cg);
+	th_loop_detach(&t);
+	{
+		int r = -1;
+		unsigned long long ms = 0;
+
+		CHECK(sscanf(msg, "%d %llu", &r, &ms) == 2 && r == 0 && ms < 10000,
+		      "registration of a device that does not answer: '%s' (want 0 within 10 s)", msg);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+		printf("  registration with the probe read stuck: %d after %llu ms\n", r, ms);
+	}
+}
+
 /* Item 11: the hint for a file system without direct I/O names the real one. */
 static void t_item11_no_odirect_hint(void)
 {
@@ -544,6 +648,7 @@ int main(int argc, char **argv)
 	only = argc > 1 ? argv[1] : NULL;
 	RUN_SEL(t_item1_default_namespace_and_create);
 	RUN_SEL(t_item3_drain_is_bounded);
+	RUN_SEL(t_item3_probe_is_bounded);
 	RUN_SEL(t_item4d_busy_target_does_not_spin);
 	RUN_SEL(t_item10_write_zeroes_fua_flushes);
 	RUN_SEL(t_item10_identify_logs_features);

@@ -151,6 +151,58 @@ static void t_item2_fork_child_cannot_take_parent_io(void)
 	th_unwatch();
 }
 
+/* A child made by the raw fork system call (no atfork handlers run) is
+ * still a foreign process for the context. */
+static void t_item2_raw_fork_child_refused(void)
+{
+	struct th_ctx c;
+	pid_t pid;
+	int st;
+
+	NEED(th_need_tmpdir());
+	REQUIRE(open_ctx(&c, UNIFIED_MODE_KICK, 8, 0, 0) == 0, "open");
+	fflush(stdout);
+	pid = (pid_t)syscall(SYS_fork);
+	if (pid == 0) {
+		int k = unified_kick(c.ctx), e = unified_enter(c.ctx, 1, 100), d = unified_drain(c.ctx);
+
+		syscall(SYS_exit_group, k == -EPERM && e == -EPERM && d == -EPERM ? 0 : 1);
+	}
+	REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a raw-fork child could drive the context (0x%x)", st);
+	th_close(&c);
+}
+
+/* The child's unregister must not unmap what the child put where the
+ * (not inherited) region was. */
+static int child_maps_then_unregisters(void *p)
+{
+	struct th_ctx *c = p;
+	size_t len = unified_region_size(c->ctx);
+	uint8_t *want = unified_region(c->ctx);
+	uint8_t *m = mmap(want, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (m != want)
+		return 2;	/* the range was inherited after all */
+	m[0] = 0x5a;
+	if (unified_unregister(c->ctx))
+		return 3;
+	return m[0] == 0x5a ? 0 : 4;	/* SIGSEGV if it was unmapped */
+}
+
+static void t_item2_child_unregister_leaves_child_memory(void)
+{
+	struct th_ctx c;
+	int r;
+
+	NEED(th_need_tmpdir());
+	REQUIRE(open_ctx(&c, UNIFIED_MODE_KICK, 8, 0, 0) == 0, "open");
+	r = in_child(child_maps_then_unregisters, &c, 10);
+	CHECK(r == 0, "child: code %d (139: its own mapping was unmapped, 2: region inherited)", r);
+	th_close(&c);
+}
+
 static void t_item2_region_not_inherited(void)
 {
 	struct th_ctx c;
@@ -207,8 +259,18 @@ static void t_item3_enter_returns_eintr(void)
 	th_watch("t_item3_enter_returns_eintr", 5);
 	arm_signal_ms(200);
 	r = unified_enter(c.ctx, 1, -1);
-	th_unwatch();
 	CHECK(r == -EINTR, "enter(-1) with a signal returned %d", r);
+	/* A handler with SA_RESTART (what signal() installs) too, as io_uring_enter. */
+	{
+		struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+		struct itimerval it = { .it_value = { 0, 200 * 1000 } };
+
+		sigaction(SIGALRM, &sa, NULL);
+		setitimer(ITIMER_REAL, &it, NULL);
+		r = unified_enter(c.ctx, 1, -1);
+		CHECK(r == -EINTR, "enter(-1) with an SA_RESTART signal returned %d", r);
+	}
+	th_unwatch();
 	th_close(&c);
 }
 
@@ -438,6 +500,10 @@ static void t_item8_errmsg_is_the_latest_failure(void)
 	      "sq_init(NULL): '%s'", unified_errmsg());
 	CHECK(unified_buf_alloc(NULL, &off) == -EINVAL && strstr(unified_errmsg(), "buf_alloc"),
 	      "buf_alloc(NULL): '%s'", unified_errmsg());
+	CHECK(!unified_buf_ptr(c.ctx, c.buf_bytes) && strstr(unified_errmsg(), "buf_ptr"),
+	      "buf_ptr past the area: '%s'", unified_errmsg());
+	CHECK(!unified_region(NULL) && strstr(unified_errmsg(), "unified_region"),
+	      "unified_region(NULL): '%s'", unified_errmsg());
 	sqr = unified_region(c.ctx);
 	__atomic_store_n(&sqr->producer, sqr->consumer - 5, __ATOMIC_RELEASE);
 	r = unified_kick(c.ctx);
@@ -468,6 +534,27 @@ static int kick_with_failing_enter(void *p)
 	}
 	r = unified_enter(c.ctx, 1, 100);
 	return r == -EIO || r == -ETIME ? 0 : 6;	/* the context is not unregistered: exit */
+}
+
+/* Thread mode reports a corrupt SQ producer too, and wakes a waiting enter. */
+static void t_item8_thread_mode_reports_corrupt_sq(void)
+{
+	struct th_ctx c;
+	struct io_unified_ring *sqr;
+	uint64_t t0;
+	int r;
+
+	NEED(th_need_tmpdir());
+	REQUIRE(open_ctx(&c, UNIFIED_MODE_THREAD, 8, 0, 0) == 0, "open");
+	sqr = unified_region(c.ctx);
+	__atomic_store_n(&sqr->producer, sqr->consumer + 1000, __ATOMIC_RELEASE);
+	t0 = th_now_ms();
+	r = unified_enter(c.ctx, 1, 2000);
+	CHECK(r == -EBADMSG && strstr(unified_errmsg(), "corrupt"), "enter on a corrupt SQ in thread "
+	      "mode: %d after %llu ms '%s'", r, (unsigned long long)(th_now_ms() - t0), unified_errmsg());
+	CHECK(th_now_ms() - t0 < 1000, "took %llu ms", (unsigned long long)(th_now_ms() - t0));
+	__atomic_store_n(&sqr->producer, sqr->consumer, __ATOMIC_RELEASE);
+	th_close(&c);
 }
 
 static void t_item8_submit_errors_surface(void)
@@ -683,6 +770,8 @@ int main(int argc, char **argv)
 {
 	only = argc > 1 ? argv[1] : NULL;
 	RUN_SEL(t_item2_fork_child_cannot_take_parent_io);
+	RUN_SEL(t_item2_raw_fork_child_refused);
+	RUN_SEL(t_item2_child_unregister_leaves_child_memory);
 	RUN_SEL(t_item2_region_not_inherited);
 	RUN_SEL(t_item3_enter_returns_eintr);
 	RUN_SEL(t_item4b_shared_flag_cannot_strand_engine);
@@ -691,6 +780,7 @@ int main(int argc, char **argv)
 	RUN_SEL(t_item5_failed_registration_writes_nothing);
 	RUN_SEL(t_item7_zero_counts_refused);
 	RUN_SEL(t_item8_errmsg_is_the_latest_failure);
+	RUN_SEL(t_item8_thread_mode_reports_corrupt_sq);
 	RUN_SEL(t_item8_submit_errors_surface);
 	RUN_SEL(t_item9_dsm_ranges_read_once);
 	RUN_SEL(t_item11_engine_thread_blocks_signals);

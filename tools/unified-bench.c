@@ -353,7 +353,7 @@ static void usage(FILE *f)
 		"usage: unified-bench [options]\n"
 		"  --target PATH     file, block device or /dev/ngXnY (default: the embedded\n"
 		"                    default namespace, a sparse 1 GiB file at\n"
-		"                    $UNIFIED_DEFAULT_FILE or $TMPDIR/unified-default.img)\n"
+		"                    $UNIFIED_DEFAULT_FILE or $TMPDIR/unified-<uid>/default.img)\n"
 		"  --rw MODE         randread (default), randwrite, read, write\n"
 		"  --bs BYTES        block size, k/m suffixes (default 4k)\n"
 		"  --qd N            commands kept in flight (default 32)\n"

@@ -608,7 +608,7 @@ static void t_item9_dsm_ranges_read_once(void)
 	f.r->slba = f.good;
 	f.stop = 0;
 	REQUIRE(pthread_create(&th, NULL, flip, &f) == 0, "thread");
-	for (i = 0; i < 300; i++) {
+	for (i = 0; i < 1000; i++) {
 		struct io_unified_cqe q;
 
 		th_fill(pat, n8 * c.lba, (uint64_t)i + 1);
@@ -629,7 +629,7 @@ static void t_item9_dsm_ranges_read_once(void)
 	}
 	f.stop = 1;
 	pthread_join(th, NULL);
-	CHECK(!wrong, "%d of 300 DSM commands did not do what their status says (%d ok, %d out of "
+	CHECK(!wrong, "%d of 1000 DSM commands did not do what their status says (%d ok, %d out of "
 	      "range)", wrong, ok, range);
 	free(pat);
 	free(rd);

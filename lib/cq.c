@@ -54,9 +54,10 @@ static void cq_write(struct unified_engine *e, const struct unified_cmd *cmd)
 
 static void cmd_release(struct unified_engine *e, struct unified_cmd *cmd)
 {
-	if (e->tgt.ops->release)
+	if (cmd->tgt_slot >= 0) {	/* the target holds something for it */
 		e->tgt.ops->release(&e->tgt, cmd);
-	cmd->tgt_slot = -1;
+		cmd->tgt_slot = -1;
+	}
 	cmd->next_free = e->free_head;
 	e->free_head = (uint32_t)(cmd - e->cmds);
 	e->inflight--;

@@ -53,8 +53,11 @@ static int pass_err(int ret);
 
 static int take_pending_err(struct unified_engine *e)
 {
-	int err = __atomic_exchange_n(&e->pending_err, 0, __ATOMIC_ACQ_REL);
+	int err;
 
+	if (!__atomic_load_n(&e->pending_err, __ATOMIC_RELAXED))
+		return 0;	/* the common case: no locked instruction */
+	err = __atomic_exchange_n(&e->pending_err, 0, __ATOMIC_ACQ_REL);
 	if (!err)
 		return 0;
 	if (err == -EBADMSG)

@@ -67,7 +67,8 @@ struct unified_cmd {
 	uint16_t cqe_flags;
 	uint8_t opcode;
 	uint8_t admin;
-	int16_t tgt_slot;	/* a target resource held by the command, -1 if none */
+	int16_t tgt_slot;	/* a target resource held by the command, -1 if none;
+				 * the target's release() runs when it is >= 0 */
 	uint32_t next_free;
 };
 
@@ -95,7 +96,8 @@ struct unified_target_ops {
 	void (*release)(struct unified_target *t, struct unified_cmd *cmd);
 	/* optional: false if the target does not implement the opcode at
 	 * all (it then completes with Invalid Command Opcode before any other
-	 * check); NULL passes every opcode on (NVMe passthrough). */
+	 * check); NULL passes every opcode on (NVMe passthrough).  Read once
+	 * at open into unified_target.opcodes. */
 	bool (*supports)(bool admin, uint8_t opcode);
 };
 
@@ -111,6 +113,7 @@ struct unified_target {
 	uint32_t ring_flags;	/* io_uring setup flags the target needs */
 	uint32_t iopoll;
 	uint32_t opt_flags;	/* UNIFIED_OPT_* given at registration */
+	uint64_t opcodes[2][4];	/* [admin][opcode / 64]: bit set = implemented */
 	/*
 	 * Fixed-buffer registration mode.  0: the data area in 1 GiB chunks.
 	 * Non-zero: overlapping windows of this many bytes, window k ending at

@@ -193,6 +193,9 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	}
 	if (create)
 		opts.flags |= UNIFIED_OPT_CREATE;
+	for (fl = 0; fl < 512; fl++)
+		if (!t->ops->supports || t->ops->supports(fl >= 256, (uint8_t)fl))
+			t->opcodes[fl >= 256][(fl & 255) / 64] |= 1ull << (fl & 63);
 	return t->ops->init(t, &st, &opts);
 }
 

@@ -245,7 +245,7 @@ int unified_validate(const struct unified_engine *e, struct unified_cmd *cmd,
 	    s->__resv[3] || nc->flags || nc->rsvd1 || nc->rsvd2 || nc->metadata ||
 	    nc->metadata_len)
 		return invalid_field(cmd, -EINVAL);
-	if (t->ops->supports && !t->ops->supports(admin, nc->opcode))
+	if (!(t->opcodes[admin][nc->opcode / 64] & (1ull << (nc->opcode & 63))))
 		return fail(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_OPCODE, 0);
 	if (admin) {
 		enum admin_class c = admin_class(nc->opcode, nc->cdw10);

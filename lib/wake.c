@@ -120,8 +120,15 @@ static void *engine_thread(void *arg)
 		/* n < 0: corrupt SQ producer: report it to the application
 		 * (the next kick or enter, which is woken), then idle until
 		 * kicked, no spinning.  A pending engine error counts as idle. */
-		if (n < 0)
+		if (n < 0) {
 			unified_engine_note_err(e, n, false);
+		} else if (__atomic_load_n(&e->pending_err, __ATOMIC_RELAXED) == -EBADMSG) {
+			/* sane again before anyone was told: nothing to report */
+			int bad = -EBADMSG;
+
+			__atomic_compare_exchange_n(&e->pending_err, &bad, 0, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+		}
 		if (n > 0 && !__atomic_load_n(&e->pending_err, __ATOMIC_RELAXED)) {
 			idle_since = unified_now_ns();
 			continue;

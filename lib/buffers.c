@@ -31,9 +31,12 @@ void unified_buffers_fini(struct unified_ctx *ctx)
 UNIFIED_EXPORT int unified_buf_alloc(struct unified_ctx *ctx, uint64_t *off)
 {
 	uint32_t idx;
+	int ret = unified_ctx_check(ctx, "unified_buf_alloc");
 
-	if (!ctx || !off)
-		return unified_set_err(EINVAL, "unified_buf_alloc: ctx and off are required");
+	if (ret)
+		return ret;
+	if (!off)
+		return unified_set_err(EINVAL, "unified_buf_alloc: off is NULL");
 	if (!ctx->buf_top)
 		return unified_set_err(ENOBUFS, "all %u data buffers are in use", ctx->buf_entries);
 	idx = ctx->buf_stack[--ctx->buf_top];
@@ -45,9 +48,10 @@ UNIFIED_EXPORT int unified_buf_alloc(struct unified_ctx *ctx, uint64_t *off)
 UNIFIED_EXPORT int unified_buf_free(struct unified_ctx *ctx, uint64_t off)
 {
 	uint64_t idx;
+	int ret = unified_ctx_check(ctx, "unified_buf_free");
 
-	if (!ctx)
-		return unified_set_err(EINVAL, "unified_buf_free: ctx is NULL");
+	if (ret)
+		return ret;
 	if (off & (ctx->buf_size - 1) || off >= ctx->data_size)
 		return unified_set_err(EINVAL, "offset 0x%llx is not the start of a data buffer",
 				       (unsigned long long)off);
@@ -62,9 +66,11 @@ UNIFIED_EXPORT int unified_buf_free(struct unified_ctx *ctx, uint64_t off)
 
 UNIFIED_EXPORT void *unified_buf_ptr(const struct unified_ctx *ctx, uint64_t off)
 {
-	if (!ctx || off >= ctx->data_size) {
-		unified_set_err(ctx ? EFAULT : EINVAL, "unified_buf_ptr: offset 0x%llx is outside the "
-				"data area", (unsigned long long)off);
+	if (unified_ctx_check(ctx, "unified_buf_ptr"))
+		return NULL;
+	if (off >= ctx->data_size) {
+		unified_set_err(EFAULT, "unified_buf_ptr: offset 0x%llx is outside the data area",
+				(unsigned long long)off);
 		return NULL;
 	}
 	return ctx->buffers + off;
@@ -73,9 +79,12 @@ UNIFIED_EXPORT void *unified_buf_ptr(const struct unified_ctx *ctx, uint64_t off
 UNIFIED_EXPORT int unified_buf_off(const struct unified_ctx *ctx, const void *ptr, uint64_t *off)
 {
 	uintptr_t p = (uintptr_t)ptr, b;
+	int ret = unified_ctx_check(ctx, "unified_buf_off");
 
-	if (!ctx || !off)
-		return unified_set_err(EINVAL, "unified_buf_off: ctx and off are required");
+	if (ret)
+		return ret;
+	if (!off)
+		return unified_set_err(EINVAL, "unified_buf_off: off is NULL");
 	b = (uintptr_t)ctx->buffers;
 	if (p < b || p - b >= ctx->data_size)
 		return unified_set_err(EFAULT, "pointer %p is outside the data area %p + %llu",
@@ -86,5 +95,5 @@ UNIFIED_EXPORT int unified_buf_off(const struct unified_ctx *ctx, const void *pt
 
 UNIFIED_EXPORT uint32_t unified_buf_count(const struct unified_ctx *ctx)
 {
-	return ctx ? ctx->buf_top : 0;
+	return unified_ctx_check(ctx, "unified_buf_count") ? 0 : ctx->buf_top;
 }

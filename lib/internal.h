@@ -131,6 +131,7 @@ struct unified_target {
 	int64_t old_size;	/* file target: size before we grew it, or -1 */
 	int dir_fd;		/* O_PATH of the target's directory until committed, or -1 */
 	char name[256];		/* the target's name in that directory */
+	char made_dir[256];	/* the default's directory if this call made it, else "" */
 	uint64_t nlba;
 	char path[256];
 	void *priv;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include "internal.h"
 
@@ -135,14 +136,20 @@ static void owner_init(void)
 		munmap(p, 4096);
 }
 
-/* This process's token (its pid, set at its first registration). */
+/* This process's token: random (a reused pid cannot match it), set at
+ * the process's first registration. */
 static uint64_t current_token(void)
 {
+	uint64_t t = 0;
+
 	pthread_once(&owner_once, owner_init);
 	if (!owner_token)
 		return (uint64_t)getpid();	/* no WIPEONFORK: a system call per check */
-	if (!*owner_token)
-		*owner_token = (uint64_t)getpid();
+	if (!*owner_token) {
+		if (getrandom(&t, sizeof(t), 0) != sizeof(t))
+			t = (uint64_t)getpid() << 32 ^ unified_now_ns();
+		*owner_token = t | 1;	/* never 0, the wiped value */
+	}
 	return *owner_token;
 }
 
@@ -335,23 +342,17 @@ UNIFIED_EXPORT int unified_unregister(struct unified_ctx *ctx)
 
 UNIFIED_EXPORT void *unified_region(const struct unified_ctx *ctx)
 {
-	if (!ctx)
-		unified_set_err(EINVAL, "unified_region: ctx is NULL");
-	return ctx ? ctx->region : NULL;
+	return unified_ctx_check(ctx, "unified_region") ? NULL : ctx->region;
 }
 
 UNIFIED_EXPORT size_t unified_region_size(const struct unified_ctx *ctx)
 {
-	if (!ctx)
-		unified_set_err(EINVAL, "unified_region_size: ctx is NULL");
-	return ctx ? ctx->region_size : 0;
+	return unified_ctx_check(ctx, "unified_region_size") ? 0 : ctx->region_size;
 }
 
 UNIFIED_EXPORT void *unified_buffers(const struct unified_ctx *ctx)
 {
-	if (!ctx)
-		unified_set_err(EINVAL, "unified_buffers: ctx is NULL");
-	return ctx ? ctx->buffers : NULL;
+	return unified_ctx_check(ctx, "unified_buffers") ? NULL : ctx->buffers;
 }
 
 static void ring_view(struct unified_ctx *ctx, struct unified_ring_view *v, uint64_t hdr,
@@ -395,8 +396,12 @@ UNIFIED_EXPORT int unified_cq_init(struct unified_ctx *ctx, struct unified_cq *c
 
 UNIFIED_EXPORT int unified_target_info(const struct unified_ctx *ctx, struct unified_target_info *info)
 {
-	if (!ctx || !info)
-		return unified_set_err(EINVAL, "unified_target_info: ctx and info are required");
+	int ret = unified_ctx_check(ctx, "unified_target_info");
+
+	if (ret)
+		return ret;
+	if (!info)
+		return unified_set_err(EINVAL, "unified_target_info: info is NULL");
 	*info = ctx->info;
 	return 0;
 }
@@ -405,8 +410,12 @@ UNIFIED_EXPORT int unified_get_stats(const struct unified_ctx *ctx, struct unifi
 {
 	const struct unified_stats *s;
 
-	if (!ctx || !st)
-		return unified_set_err(EINVAL, "unified_get_stats: ctx and st are required");
+	int ret = unified_ctx_check(ctx, "unified_get_stats");
+
+	if (ret)
+		return ret;
+	if (!st)
+		return unified_set_err(EINVAL, "unified_get_stats: st is NULL");
 	s = &ctx->eng.stats;
 	st->sqes = __atomic_load_n(&s->sqes, __ATOMIC_RELAXED);
 	st->cqes = __atomic_load_n(&s->cqes, __ATOMIC_RELAXED);

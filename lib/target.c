@@ -61,12 +61,14 @@ UNIFIED_EXPORT int unified_default_path(char *buf, size_t len)
 }
 
 /* The private directory of the default namespace: ours, mode 0700. */
-static int private_dir(const char *dir)
+static int private_dir(struct unified_target *t, const char *dir)
 {
 	struct stat st;
 	int dfd;
 
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	if (!mkdir(dir, 0700))
+		snprintf(t->made_dir, sizeof(t->made_dir), "%s", dir);	/* removed on failure */
+	else if (errno != EEXIST)
 		return unified_set_err(errno, "cannot create %s for the default namespace: %s", dir,
 				       strerror(errno));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -153,7 +155,7 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	snprintf(name, sizeof(name), "%s", path);
 	if (private) {
 		snprintf(dir, sizeof(dir), "%s", path);
-		dfd = private_dir(dirname(dir));
+		dfd = private_dir(t, dirname(dir));
 		if (dfd < 0)
 			return dfd;
 		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
@@ -206,6 +208,9 @@ void unified_target_commit(struct unified_target *t)
 	if (t->dir_fd >= 0)
 		close(t->dir_fd);
 	t->dir_fd = -1;
+	if (!t->committed && t->made_dir[0])
+		rmdir(t->made_dir);	/* only if empty: never anything but ours */
+	t->made_dir[0] = '\0';
 }
 
 /*
@@ -227,6 +232,9 @@ void unified_target_close(struct unified_target *t)
 	if (t->dir_fd >= 0)
 		close(t->dir_fd);
 	t->dir_fd = -1;
+	if (!t->committed && t->made_dir[0])
+		rmdir(t->made_dir);	/* only if empty: never anything but ours */
+	t->made_dir[0] = '\0';
 	if (t->ops && t->ops->close)
 		t->ops->close(t);
 	t->ops = NULL;

@@ -107,6 +107,7 @@ static int admin_ioctl(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, vo
 	c.cdw10 = cdw10;
 	c.addr = (uintptr_t)buf;
 	c.data_len = len;
+	c.timeout_ms = UNIFIED_DRAIN_TIMEOUT_MS;	/* registration waits no longer than a drain */
 	r = ioctl(fd, NVME_IOCTL_ADMIN64_CMD, &c);
 	if (r < 0)
 		return -errno;

@@ -16,6 +16,8 @@
 #include "internal.h"
 
 /* I/O command set opcodes with a command-defined transfer size. */
+#define NVM_IO_MGMT_RECV	0x12
+#define NVM_IO_MGMT_SEND	0x1d
 #define NVM_RESV_REGISTER	0x0d
 #define NVM_RESV_REPORT		0x0e
 #define NVM_RESV_ACQUIRE	0x11
@@ -43,13 +45,17 @@
 #define ADM_SECURITY_SEND	0x81
 #define ADM_SECURITY_RECV	0x82
 #define ADM_GET_LBA_STATUS	0x86
+#define ADM_NS_MGMT		0x0d
+#define ADM_NS_ATTACH		0x15
+#define ADM_DIRECTIVE_SEND	0x19
 
 enum admin_class { ADMIN_ALLOWED, ADMIN_DESTRUCTIVE, ADMIN_DRIVER_OWNED };
 
 /*
  * Set Features by feature: the few a user may set without the option
  * (Temperature Threshold 04h, Timestamp 0Eh: they change no data and no
- * driver state), the ones the kernel driver owns (Number of Queues 07h,
+ * driver state), the ones the kernel driver owns on a real controller
+ * (emulated targets have none: there they are allowed) (Number of Queues 07h,
  * Interrupt Coalescing 08h, Interrupt Vector Configuration 09h,
  * Asynchronous Event Configuration 0Bh, Autonomous Power State Transition
  * 0Ch, Host Memory Buffer 0Dh (the controller would DMA to host addresses
@@ -59,13 +65,15 @@ enum admin_class { ADMIN_ALLOWED, ADMIN_DESTRUCTIVE, ADMIN_DRIVER_OWNED };
  * every user of the controller and need the option.  Saving (SV) always
  * needs it.
  */
-static enum admin_class set_features_class(uint32_t cdw10)
+static enum admin_class set_features_class(uint32_t cdw10, bool driver)
 {
 	uint8_t fid = cdw10 & 0xff;
 
 	switch (fid) {
 	case 0x07: case 0x08: case 0x09: case 0x0b: case 0x0c: case 0x0d: case 0x0f: case 0x16:
-		return ADMIN_DRIVER_OWNED;
+		/* an emulated controller has no driver to disturb */
+		return driver ? ADMIN_DRIVER_OWNED : (cdw10 & (1u << 31)) ? ADMIN_DESTRUCTIVE :
+		       ADMIN_ALLOWED;
 	case 0x04: case 0x0e:
 		return (cdw10 & (1u << 31)) ? ADMIN_DESTRUCTIVE : ADMIN_ALLOWED;
 	}
@@ -82,11 +90,11 @@ static enum admin_class set_features_class(uint32_t cdw10)
  * Send, Virtualization and vendor commands, other Set Features) can
  * destroy data or change the controller and needs the option.
  */
-static enum admin_class admin_class(uint8_t opcode, uint32_t cdw10)
+static enum admin_class admin_class(uint8_t opcode, uint32_t cdw10, bool driver)
 {
 	switch (opcode) {
 	case ADM_SET_FEATURES:
-		return set_features_class(cdw10);
+		return set_features_class(cdw10, driver);
 	case ADM_GET_LOG_PAGE:
 	case ADM_IDENTIFY:
 	case ADM_GET_FEATURES:
@@ -169,7 +177,15 @@ static bool command_bytes(const struct io_unified_nvme_cmd *nc, bool admin, uint
 			return true;
 		case ADM_FW_DOWNLOAD:	/* NUMD, 0-based dwords */
 		case ADM_DIRECTIVE_RECV:
+		case ADM_DIRECTIVE_SEND:
 			*need = ((uint64_t)nc->cdw10 + 1) * 4;
+			return true;
+		case ADM_NS_ATTACH:	/* a controller list */
+			*need = 4096;
+			return true;
+		case ADM_NS_MGMT:	/* SEL 0h create: the host structure; 1h delete: none */
+			*optional = (nc->cdw10 & 0xf) != 0;
+			*need = *optional ? 0 : 4096;
 			return true;
 		case ADM_SECURITY_SEND:	/* TL / AL: bytes */
 		case ADM_SECURITY_RECV:
@@ -206,6 +222,13 @@ static bool command_bytes(const struct io_unified_nvme_cmd *nc, bool admin, uint
 		return true;
 	case NVM_ZONE_MGMT_RECV:	/* NUMD, 0-based dwords */
 		*need = ((uint64_t)nc->cdw12 + 1) * 4;
+		return true;
+	case NVM_IO_MGMT_RECV:	/* NUMD, 0-based dwords */
+		*need = ((uint64_t)nc->cdw11 + 1) * 4;
+		return true;
+	case NVM_IO_MGMT_SEND:	/* MO 1h: (MOS + 1) placement handles of 2 bytes;
+				 * other operations are not defined: a page */
+		*need = (nc->cdw10 & 0xff) == 1 ? (((uint64_t)(nc->cdw10 >> 16)) + 1) * 2 : 4096;
 		return true;
 	case NVM_ZONE_MGMT_SEND:
 		/* ZSA 10h (Set Zone Descriptor Extension) sends one extension,
@@ -248,7 +271,8 @@ int unified_validate(const struct unified_engine *e, struct unified_cmd *cmd,
 	if (!(t->opcodes[admin][nc->opcode / 64] & (1ull << (nc->opcode & 63))))
 		return fail(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_OPCODE, 0);
 	if (admin) {
-		enum admin_class c = admin_class(nc->opcode, nc->cdw10);
+		enum admin_class c = admin_class(nc->opcode, nc->cdw10,
+						 t->kind == UNIFIED_TARGET_NVME);
 
 		if (c == ADMIN_DRIVER_OWNED ||
 		    (c == ADMIN_DESTRUCTIVE && !(t->opt_flags & UNIFIED_OPT_ADMIN_DESTRUCTIVE)))

@@ -423,6 +423,10 @@ static void test_trust_boundary(void)
 	unified_prep_nvme(&s, 0x0e, t.info.nsid, 4096, 16, 0);
 	s.nvme_cmd.cdw10 = 1023;
 	expect_host(&t, &s, ST_INV_FIELD, -EINVAL, "Reservation Report into a short buffer");
+	/* I/O Management Receive of NUMD 1023 (4 KiB) into 4 bytes */
+	unified_prep_nvme(&s, 0x12, t.info.nsid, 4096, 4, 0);
+	s.nvme_cmd.cdw11 = 1023;
+	expect_host(&t, &s, ST_INV_FIELD, -EINVAL, "I/O Management Receive into a short buffer");
 	/* a no-data command with a buffer */
 	unified_prep_flush(&s, t.info.nsid, 0);
 	s.len = 4096;

@@ -116,6 +116,53 @@ static int child_unregisters(void *p)
 	return unified_unregister(c->ctx) == 0 ? 0 : 11;
 }
 
+/* Every call that takes an inherited context refuses it in a child. */
+static int child_calls_everything(void *p)
+{
+	struct th_ctx *c = p;
+	struct unified_target_info ti;
+	struct unified_stats st;
+	struct unified_sq sq;
+	struct unified_cq cq;
+	uint64_t off;
+	int bad = 0;
+
+#define MUST(expr) do { if (!(expr)) { printf("  child: %s\n", #expr); bad++; } } while (0)
+	MUST(unified_kick(c->ctx) == -EPERM);
+	MUST(unified_enter(c->ctx, 1, 10) == -EPERM);
+	MUST(unified_drain(c->ctx) == -EPERM);
+	MUST(unified_sq_init(c->ctx, &sq) == -EPERM);
+	MUST(unified_cq_init(c->ctx, &cq) == -EPERM);
+	MUST(unified_buf_alloc(c->ctx, &off) == -EPERM);
+	MUST(unified_buf_free(c->ctx, 0) == -EPERM);
+	MUST(unified_buf_off(c->ctx, c->buf, &off) == -EPERM);
+	MUST(unified_buf_ptr(c->ctx, 0) == NULL);
+	MUST(unified_buf_count(c->ctx) == 0);
+	MUST(unified_region(c->ctx) == NULL);
+	MUST(unified_region_size(c->ctx) == 0);
+	MUST(unified_buffers(c->ctx) == NULL);
+	MUST(unified_target_info(c->ctx, &ti) == -EPERM);
+	MUST(unified_get_stats(c->ctx, &st) == -EPERM);
+	MUST(strstr(unified_errmsg(), "belongs to process") != NULL);
+	MUST(unified_unregister(c->ctx) == 0);
+#undef MUST
+	return bad;
+}
+
+static void t_item2_every_call_refused_in_child(void)
+{
+	struct th_ctx c;
+	int r;
+
+	NEED(th_need_tmpdir());
+	REQUIRE(open_ctx(&c, UNIFIED_MODE_THREAD, 8, 0, 0) == 0, "open");
+	r = in_child(child_calls_everything, &c, 10);
+	CHECK(r == 0, "%d calls in the child did not refuse the parent's context (139: crashed)", r);
+	th_prep_read(&c, &s, 0, 1, 0, 0x2f0);
+	EXEC_EXPECT(&c, &s, ST_OK, c.lba);	/* the parent's context is intact */
+	th_close(&c);
+}
+
 static void t_item2_fork_child_cannot_take_parent_io(void)
 {
 	struct th_ctx c;
@@ -178,8 +225,8 @@ static void t_item2_raw_fork_child_refused(void)
 static int child_maps_then_unregisters(void *p)
 {
 	struct th_ctx *c = p;
-	size_t len = unified_region_size(c->ctx);
-	uint8_t *want = unified_region(c->ctx);
+	size_t len = c->desc.size;	/* noted by the parent: the child may not ask */
+	uint8_t *want = (uint8_t *)(uintptr_t)c->desc.user_addr;
 	uint8_t *m = mmap(want, len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
@@ -437,6 +484,51 @@ static void t_item5_failed_registration_writes_nothing(void)
 	CHECK(fails > 0 && eventfd_fail > 0, "no registration failed at the eventfd (%d failures)", fails);
 	munmap(mem, len);
 	free(ref);
+}
+
+/* A failed registration of the default namespace removes the private
+ * directory it made (and nothing else). */
+static void t_item5_failed_default_leaves_no_directory(void)
+{
+	char tmp[600], dir[700], *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	struct rlimit lim, save;
+	struct stat st;
+	int spare, fails = 0, base;
+
+	NEED(th_need_tmpdir());
+	snprintf(tmp, sizeof(tmp), "%s", th_path("deftmp"));
+	REQUIRE(mkdir(tmp, 0700) == 0, "mkdir");
+	snprintf(dir, sizeof(dir), "%s/unified-%u", tmp, (unsigned)geteuid());
+	setenv("TMPDIR", tmp, 1);
+	unsetenv("UNIFIED_DEFAULT_FILE");
+	getrlimit(RLIMIT_NOFILE, &save);
+	base = th_count_fds();
+	for (spare = 0; spare <= 6; spare++) {
+		struct io_unified_region_desc d = { 0 };
+		struct io_unified_reg r = { .region_ptr = (uintptr_t)&d, .sq_entries = 8,
+					    .buffer_entries = 16, .buffer_entry_size = 4096 };
+		struct unified_opts o = { .mode = UNIFIED_MODE_THREAD, .file_size = 1 << 20 };
+		struct unified_ctx *ctx = NULL;
+		int ret;
+
+		lim = save;
+		lim.rlim_cur = (rlim_t)(base + spare);
+		setrlimit(RLIMIT_NOFILE, &lim);
+		ret = unified_register(&r, &o, &ctx);
+		setrlimit(RLIMIT_NOFILE, &save);
+		if (!ret) {
+			unified_unregister(ctx);
+			break;
+		}
+		fails++;
+		CHECK(stat(dir, &st) != 0, "%d spare fds: failed registration (%s) left %s", spare,
+		      unified_errmsg(), dir);
+	}
+	CHECK(fails > 0, "no registration failed");
+	if (old) {
+		setenv("TMPDIR", old, 1);
+		free(old);
+	}
 }
 
 /* ------------------------------------------------ item 7: 1-based counts */
@@ -771,6 +863,7 @@ int main(int argc, char **argv)
 	only = argc > 1 ? argv[1] : NULL;
 	RUN_SEL(t_item2_fork_child_cannot_take_parent_io);
 	RUN_SEL(t_item2_raw_fork_child_refused);
+	RUN_SEL(t_item2_every_call_refused_in_child);
 	RUN_SEL(t_item2_child_unregister_leaves_child_memory);
 	RUN_SEL(t_item2_region_not_inherited);
 	RUN_SEL(t_item3_enter_returns_eintr);
@@ -778,6 +871,7 @@ int main(int argc, char **argv)
 	RUN_SEL(t_item4c_full_cq_without_kick);
 	RUN_SEL(t_item5_bad_user_memory_is_efault);
 	RUN_SEL(t_item5_failed_registration_writes_nothing);
+	RUN_SEL(t_item5_failed_default_leaves_no_directory);
 	RUN_SEL(t_item7_zero_counts_refused);
 	RUN_SEL(t_item8_errmsg_is_the_latest_failure);
 	RUN_SEL(t_item8_thread_mode_reports_corrupt_sq);

@@ -288,6 +288,8 @@ struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct uni
 void unified_engine_sq_room(struct unified_engine *e, unsigned n);
 uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint32_t len);
 
+/* The data area at @off: only for a command whose buffer validate() checked
+ * (len > 0); other offsets are the application's and may be anything. */
 static inline uint8_t *unified_engine_data(const struct unified_engine *e, uint64_t off)
 {
 	return e->data + off;

@@ -465,7 +465,7 @@ int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 	struct emul *m = emul_of(t);
 	uint64_t slba = unified_rw_slba(s), nlb = (nc->cdw12 & 0xffff) + 1ull;
 	struct io_uring_sqe *sqe;
-	uint8_t *buf = unified_engine_data(e, cmd->buf_offset);
+	uint8_t *buf;
 	int fixed = (int)(cmd->buf_offset / UNIFIED_FIXED_CHUNK);
 	bool durable = (nc->cdw12 & CDW12_FUA) || !m->wce;
 
@@ -485,6 +485,7 @@ int unified_emul_submit(struct unified_engine *e, struct unified_cmd *cmd,
 		sqe = unified_engine_get_sqe(e, cmd);
 		if (!sqe)
 			return no_sqe(t, cmd);
+		buf = unified_engine_data(e, cmd->buf_offset);	/* validated: len > 0 */
 		if (nc->opcode == IO_UNIFIED_NVME_CMD_READ) {
 			io_uring_prep_read_fixed(sqe, 0, buf, cmd->len, slba << t->lba_shift, fixed);
 		} else if (nc->opcode == IO_UNIFIED_NVME_CMD_WRITE) {

@@ -277,8 +277,9 @@ static int step(struct tgt *t, bool enter, uint32_t max_cons, bool sq_prod_sane,
 	ret = enter ? unified_enter(t->ctx, 1, 2000) : unified_kick(t->ctx);
 	c1 = engine_sqes(t);
 	if (enter)
-		FZ_CHECK(ret >= 0 || ret == -ETIME || ret == -EBADMSG, "%s: unified_enter returned %d",
-			 when, ret);
+		/* -EINTR: libFuzzer's timer signal (SIGALRM) interrupted the wait */
+		FZ_CHECK(ret >= 0 || ret == -ETIME || ret == -EBADMSG || ret == -EINTR,
+			 "%s: unified_enter returned %d", when, ret);
 	else
 		FZ_CHECK(ret == 0 || ret == -EBADMSG, "%s: unified_kick returned %d", when, ret);
 	FZ_CHECK(ret != -EBADMSG || (uint32_t)(prod_word - (uint32_t)c1) > SQ_N,

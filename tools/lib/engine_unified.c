@@ -120,6 +120,8 @@ static int ours_wait(void *priv, uint32_t min_complete, int timeout_ms)
 	struct ours *o = priv;
 	int ret = unified_enter(o->ctx, min_complete, timeout_ms);
 
+	if (ret == -EINTR)
+		return 0;	/* a signal (SIGINT stops the run): the loop looks again */
 	if (ret < 0) {
 		fprintf(stderr, "unified_enter: %s\n", bench_errmsg(ret));
 		return -1;

@@ -178,7 +178,7 @@ int target_prefill(const struct bench_cfg *c, struct unified_ctx *ctx,
 		if (bench_interrupted && !inflight)
 			break;
 		ret = unified_enter(ctx, 1, PREFILL_TIMEOUT_MS);
-		if (ret < 0) {
+		if (ret < 0 && ret != -EINTR) {
 			fprintf(stderr, "prefill: unified_enter: %s\n", bench_errmsg(ret));
 			return -1;
 		}

@@ -201,16 +201,23 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	return t->ops->init(t, &st, &opts);
 }
 
-/* Registration succeeded: from now on the target stays as it is. */
-void unified_target_commit(struct unified_target *t)
+/* Let go of the target's directory; before commit, remove it if this call
+ * made it (rmdir: only if empty, so never anything but ours). */
+static void drop_dir(struct unified_target *t)
 {
-	t->committed = true;
 	if (t->dir_fd >= 0)
 		close(t->dir_fd);
 	t->dir_fd = -1;
 	if (!t->committed && t->made_dir[0])
-		rmdir(t->made_dir);	/* only if empty: never anything but ours */
+		rmdir(t->made_dir);
 	t->made_dir[0] = '\0';
+}
+
+/* Registration succeeded: from now on the target stays as it is. */
+void unified_target_commit(struct unified_target *t)
+{
+	t->committed = true;
+	drop_dir(t);
 }
 
 /*
@@ -229,12 +236,7 @@ void unified_target_close(struct unified_target *t)
 		else if (!t->created && t->old_size >= 0 && ftruncate(t->fd, t->old_size))
 			t->old_size = -1;	/* best effort; nothing else to do */
 	}
-	if (t->dir_fd >= 0)
-		close(t->dir_fd);
-	t->dir_fd = -1;
-	if (!t->committed && t->made_dir[0])
-		rmdir(t->made_dir);	/* only if empty: never anything but ours */
-	t->made_dir[0] = '\0';
+	drop_dir(t);
 	if (t->ops && t->ops->close)
 		t->ops->close(t);
 	t->ops = NULL;

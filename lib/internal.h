@@ -127,6 +127,7 @@ struct unified_target {
 	bool read_only;		/* opened read-only: writes get Write Protected */
 	bool thin;		/* capacity is not allocated up front (sparse file) */
 	bool created;		/* file target: the file was created by us */
+	bool locked;		/* we hold a shared flock on it (target.c) */
 	bool committed;		/* registration succeeded: close() undoes nothing */
 	int64_t old_size;	/* file target: size before we grew it, or -1 */
 	int dir_fd;		/* O_PATH of the target's directory until committed, or -1 */

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,34 @@ static int open_create(struct unified_target *t, const char *path, int dfd, cons
 	return 0;
 }
 
+/*
+ * A file we may create or grow is shared with every other registration of
+ * the same path (the default namespace of one user, above all): each holds
+ * a shared flock for as long as it has the file open, and a failed
+ * registration undoes its creation or growth only if it can take the lock
+ * exclusively, i.e. nobody else uses the file.  Taking the shared lock
+ * waits at most about a second for a holder of an exclusive one; then the
+ * name must still be this file (a failed registration may have removed
+ * it meanwhile), else -EAGAIN: open again.
+ */
+static int lock_name(struct unified_target *t, int dfd, const char *name, const char *path)
+{
+	struct stat a, b;
+	int i;
+
+	for (i = 0; flock(t->fd, LOCK_SH | LOCK_NB); i++) {
+		if (errno != EWOULDBLOCK || i >= 100)
+			return unified_set_err(errno == EWOULDBLOCK ? EBUSY : errno, "%s is locked "
+					       "exclusively by another process (flock)", path);
+		usleep(10 * 1000);
+	}
+	t->locked = true;
+	if (fstat(t->fd, &a) || fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EAGAIN;
+	return 0;
+}
+
 static int open_existing(struct unified_target *t, const char *path)
 {
 	/* O_NONBLOCK: a FIFO or a device must not hang the open; cleared below. */
@@ -142,7 +171,7 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 	bool create = is_default || (o->flags & UNIFIED_OPT_CREATE);
 	struct unified_opts opts = *o;
 	char dir[256], name[256];
-	int dfd = AT_FDCWD, ret, fl;
+	int dfd = AT_FDCWD, ret, fl, attempt;
 	struct stat st;
 
 	t->fd = t->ctrl_fd = t->dir_fd = -1;
@@ -153,23 +182,52 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 		return unified_set_err(ENAMETOOLONG, "target path is longer than %zu bytes",
 				       sizeof(t->path) - 1);
 	snprintf(name, sizeof(name), "%s", path);
-	if (private) {
-		snprintf(dir, sizeof(dir), "%s", path);
-		dfd = private_dir(t, dirname(dir));
-		if (dfd < 0)
-			return dfd;
+	if (private)
 		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
+	if (!create) {
+		ret = open_existing(t, path);
+		if (ret)
+			return ret;
+	}
+	/*
+	 * Create or reuse, racing with other registrations of the same path:
+	 * a concurrent failed one may remove the private directory or the
+	 * file between our steps; then start again (a few times).
+	 */
+	for (attempt = 0; create; attempt++) {
+		dfd = AT_FDCWD;
+		ret = 0;
+		if (private) {
+			snprintf(dir, sizeof(dir), "%s", path);
+			ret = private_dir(t, dirname(dir));
+			if (ret >= 0) {
+				dfd = ret;
+				ret = 0;
+			}
+		}
+		if (!ret)
+			ret = open_create(t, path, dfd, name);
+		if (!ret)
+			ret = lock_name(t, dfd, name, path);
+		if (dfd != AT_FDCWD)
+			close(dfd);
+		if (!ret)
+			break;
+		if ((ret != -EAGAIN && ret != -ENOENT) || attempt >= 8) {
+			if (ret == -EAGAIN)
+				ret = unified_set_err(EAGAIN, "%s kept changing under us", path);
+			return ret;
+		}
+		if (t->fd >= 0)
+			close(t->fd);	/* drops our lock; nothing of ours to undo */
+		t->fd = -1;
+		t->created = t->locked = false;
 	}
 	/* Until registration succeeds, a file we create is removed through
 	 * its directory, and only if the name still is that file. */
 	snprintf(dir, sizeof(dir), "%s", path);
 	t->dir_fd = open(dirname(dir), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	snprintf(t->name, sizeof(t->name), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-	ret = create ? open_create(t, path, dfd, name) : open_existing(t, path);
-	if (dfd >= 0)
-		close(dfd);
-	if (ret)
-		return ret;
 	if (fstat(t->fd, &st))
 		return unified_set_err(errno, "fstat %s: %s", path, strerror(errno));
 	if (create && !t->created) {
@@ -226,7 +284,11 @@ void unified_target_commit(struct unified_target *t)
  */
 void unified_target_close(struct unified_target *t)
 {
-	if (t->fd >= 0 && !t->committed) {
+	if (t->fd >= 0 && !t->committed && (t->created || t->old_size >= 0) &&
+	    !flock(t->fd, LOCK_EX | LOCK_NB)) {
+		/* Nobody else has the file open through a registration: undo
+		 * what we did to it (the exclusive lock keeps newcomers out
+		 * until the name is gone; they then open again). */
 		struct stat mine, there;
 
 		if (t->created && t->dir_fd >= 0 && !fstat(t->fd, &mine) &&

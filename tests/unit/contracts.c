@@ -531,6 +531,74 @@ static void t_item5_failed_default_leaves_no_directory(void)
 	}
 }
 
+/*
+ * Two registrations of the same default namespace at once, one failing
+ * after it created the file: the failure must not take the file (or its
+ * directory) from the one that succeeds.
+ */
+struct racer {
+	pthread_barrier_t *go;
+	uint32_t lba;		/* 1024: refused after the file exists */
+	int ret;
+	struct unified_ctx *ctx;
+};
+
+static void *race_register(void *p)
+{
+	struct racer *r = p;
+	struct io_unified_region_desc d = { 0 };
+	struct io_unified_reg reg = { .region_ptr = (uintptr_t)&d, .sq_entries = 8,
+				      .buffer_entries = 16, .buffer_entry_size = 4096 };
+	struct unified_opts o = { .file_size = 1 << 20, .lba_size = r->lba };
+
+	pthread_barrier_wait(r->go);
+	r->ret = unified_register(&reg, &o, &r->ctx);
+	return NULL;
+}
+
+static void t_item5_concurrent_default_registrations(void)
+{
+	char tmp[600], file[700], *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	int i, lost = 0, spurious = 0, ok = 0;
+	pthread_barrier_t go;
+
+	NEED(th_need_tmpdir());
+	snprintf(tmp, sizeof(tmp), "%s", th_path("racetmp"));
+	REQUIRE(mkdir(tmp, 0700) == 0, "mkdir");
+	snprintf(file, sizeof(file), "%s/unified-%u/default.img", tmp, (unsigned)geteuid());
+	setenv("TMPDIR", tmp, 1);
+	unsetenv("UNIFIED_DEFAULT_FILE");
+	pthread_barrier_init(&go, NULL, 2);
+	for (i = 0; i < 300; i++) {
+		struct racer a = { &go, 1024, 0, NULL }, b = { &go, 4096, 0, NULL };
+		pthread_t ta, tb;
+
+		pthread_create(&ta, NULL, race_register, &a);
+		pthread_create(&tb, NULL, race_register, &b);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		if (!a.ret)
+			unified_unregister(a.ctx);
+		if (b.ret) {
+			spurious++;
+			continue;
+		}
+		ok++;
+		if (access(file, F_OK))
+			lost++;	/* a live context on a file that is gone */
+		unified_unregister(b.ctx);
+		unlink(file);
+	}
+	pthread_barrier_destroy(&go);
+	if (old) {
+		setenv("TMPDIR", old, 1);
+		free(old);
+	}
+	printf("  300 rounds: %d fine, %d lost, %d spurious\n", ok, lost, spurious);
+	CHECK(!lost && !spurious, "of 300 rounds: %d registrations kept a removed file, %d failed "
+	      "spuriously (%d fine)", lost, spurious, ok);
+}
+
 /* ------------------------------------------------ item 7: 1-based counts */
 
 static void t_item7_zero_counts_refused(void)
@@ -872,6 +940,7 @@ int main(int argc, char **argv)
 	RUN_SEL(t_item5_bad_user_memory_is_efault);
 	RUN_SEL(t_item5_failed_registration_writes_nothing);
 	RUN_SEL(t_item5_failed_default_leaves_no_directory);
+	RUN_SEL(t_item5_concurrent_default_registrations);
 	RUN_SEL(t_item7_zero_counts_refused);
 	RUN_SEL(t_item8_errmsg_is_the_latest_failure);
 	RUN_SEL(t_item8_thread_mode_reports_corrupt_sq);

@@ -85,7 +85,9 @@ static void engine_sleep(struct unified_engine *e)
 	STAT_ADD(e->stats.sleeps, 1);
 	if (e->doorbell_fd >= 0) {
 		unified_uring_arm_doorbell(e);
-		if (bounded) {
+		/* no SQE for the doorbell read (the io_uring SQ is full): then
+		 * a kick could not end the wait, so it must end by itself */
+		if (bounded || !e->doorbell_armed) {
 			struct __kernel_timespec ts = { 0, UNIFIED_CQ_FULL_POLL_NS };
 
 			unified_uring_submit(e, 1, &ts);

@@ -2,13 +2,15 @@
 /*
  * unified-bench: a t/io_uring-style I/O benchmark of libunified, with an
  * optional run of the identical workload on baseline engines (plain
- * liburing) in the same invocation, so they can be compared as a ratio.
+ * liburing, liburing with SQPOLL) in the same invocation, so they can be
+ * compared as a ratio.
  *
  *   unified-bench [--target PATH] [--rw randread|randwrite|read|write]
  *                 [--bs BYTES] [--qd N] [--batch N] [--runtime SEC]
  *                 [--size BYTES] [--mode kick|thread] [--spin-us N]
- *                 [--iopoll] [--prefill] [--baseline | --baseline-only]
- *                 [--interleave N] [--seed N] [--json]
+ *                 [--iopoll] [--prefill] [--baseline] [--sqpoll-baseline]
+ *                 [--baselines LIST] [--baseline-only] [--sqpoll-idle-ms N]
+ *                 [--sqpoll-cpu N] [--interleave N] [--seed N] [--json]
  *
  * One workload loop serves every engine of the table below (an engine is a
  * struct bench_engine_ops, tools/lib/bench_engine.h): QD commands kept in
@@ -25,11 +27,19 @@
  * The target's geometry is probed once through libunified
  * (tools/lib/target_probe.h) and handed to every engine.
  *
+ * CPU time per I/O is taken per thread over the measured time only: the
+ * thread running this loop (CLOCK_THREAD_CPUTIME_ID) and, for an engine
+ * with a thread of its own (libunified's engine thread in thread mode, the
+ * SQPOLL thread), that thread, found by name in /proc/self/task.  Before
+ * each slice the other engines' threads are left to go to sleep, so that
+ * an idle poller does not take a CPU from the engine being measured.
+ *
  * Exit status: 0 on success; 1 if setup failed or any command completed
  * with an error; 2 for bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +61,7 @@
 static const struct bench_engine_ops *const engine_table[] = {
 	&engine_unified,
 	&engine_liburing,
+	&engine_liburing_sqpoll,
 };
 #define NR_ENGINES	(sizeof(engine_table) / sizeof(engine_table[0]))
 
@@ -110,6 +121,7 @@ struct bench_engine {
 	double *pair;		/* baselines: per-slice ratios ours / this */
 	int npair;
 	double ratio;		/* baselines: ours / this over the whole run */
+	bool unsettled;		/* its thread once kept polling into another's slice */
 };
 
 static int engine_alloc(struct bench_engine *e, const struct bench_engine_ops *ops,
@@ -121,6 +133,7 @@ static int engine_alloc(struct bench_engine *e, const struct bench_engine_ops *o
 	e->run.engine = ops->name;
 	e->run.mode = ops->mode ? ops->mode(c) : "";
 	e->run.has_engine_stats = ops->engine_stats;
+	e->run.helper_label = ops->helper && ops->helper(c) ? ops->helper_label : NULL;
 	e->run.h = hist_new();
 	e->free = calloc(c->qd, sizeof(*e->free));
 	e->t_submit = calloc(c->qd, sizeof(*e->t_submit));
@@ -145,6 +158,32 @@ static void engine_free(struct bench_engine *e)
 	free(e->pair);
 }
 
+/* CPU clocks at the start of a measured slice. */
+struct cpu_mark {
+	double proc, app, helper;
+};
+
+static void cpu_mark(const struct bench_run *r, struct cpu_mark *m)
+{
+	m->proc = cpu_seconds();
+	m->app = thread_cpu_seconds();
+	m->helper = r->helper_tid ? task_cpu_seconds(r->helper_tid) : 0;
+}
+
+/* Add the CPU time since @m to @r; a helper thread that went away is dropped. */
+static void cpu_account(struct bench_run *r, const struct cpu_mark *m)
+{
+	struct cpu_mark now;
+
+	cpu_mark(r, &now);
+	r->cpu_s += now.proc - m->proc;
+	r->app_cpu_s += now.app - m->app;
+	if (r->helper_tid && (now.helper < 0 || m->helper < 0))
+		r->helper_tid = 0;
+	else
+		r->helper_cpu_s += now.helper - m->helper;
+}
+
 /*
  * One timed slice of @ns nanoseconds on engine @e: it starts with nothing in
  * flight and ends by draining (uncounted).  Returns the IOPS of the slice,
@@ -157,16 +196,17 @@ static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint6
 	uint64_t t0, deadline, now, ios0 = r->h->n;
 	uint32_t inflight = 0, i, got, wait_nr;
 	bool counting = true;
-	double cpu0, secs = 0;
+	struct cpu_mark cpu0;
+	double secs = 0;
 
-	cpu0 = cpu_seconds();
+	cpu_mark(r, &cpu0);
 	t0 = now = now_ns();
 	deadline = t0 + ns;
 	for (;;) {
 		if (counting && (now >= deadline || bench_interrupted)) {
 			counting = false;
 			r->ns += now - t0;
-			r->cpu_s += cpu_seconds() - cpu0;
+			cpu_account(r, &cpu0);
 			secs = (double)(now - t0) / 1e9;
 		}
 		if (!counting && !inflight)
@@ -214,6 +254,12 @@ static double iops_of(const struct bench_run *r)
 	return r->ns ? (double)r->ios * 1e9 / (double)r->ns : 0.0;
 }
 
+/* Microseconds of CPU per counted I/O. */
+static double per_io_us(const struct bench_run *r, double cpu_s)
+{
+	return r->ios ? cpu_s * 1e6 / (double)r->ios : 0.0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -241,6 +287,12 @@ static void print_run(const struct bench_cfg *c, const struct bench_run *r)
 	printf("  lat(us) p50=%.1f p99=%.1f p99.9=%.1f mean=%.1f max=%.1f\n",
 	       hist_pct_us(r->h, 50), hist_pct_us(r->h, 99), hist_pct_us(r->h, 99.9),
 	       hist_mean_us(r->h), hist_max_us(r->h));
+	printf("  cpu/io: app %.3f us", per_io_us(r, r->app_cpu_s));
+	if (r->helper_label && r->helper_tid)
+		printf(", %s %.3f us", r->helper_label, per_io_us(r, r->helper_cpu_s));
+	else if (r->helper_label)
+		printf(", %s n/a", r->helper_label);
+	printf(" (process %.3f us)\n", per_io_us(r, r->cpu_s));
 	if (r->kicks)
 		printf("  engine: %" PRIu64 " kicks, %" PRIu64 " sleeps\n", r->kicks, r->sleeps);
 }
@@ -276,6 +328,16 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r)
 	printf("\"lat_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p99_9\":%.2f,\"mean\":%.2f,\"min\":%.2f,"
 	       "\"max\":%.2f}", hist_pct_us(r->h, 50), hist_pct_us(r->h, 99),
 	       hist_pct_us(r->h, 99.9), hist_mean_us(r->h), hist_min_us(r->h), hist_max_us(r->h));
+	printf(",\"cpu_per_io_us\":{\"process\":%.4f,\"app\":%.4f,\"helper\":",
+	       per_io_us(r, r->cpu_s), per_io_us(r, r->app_cpu_s));
+	if (r->helper_tid)
+		printf("%.4f},\"helper_thread\":", per_io_us(r, r->helper_cpu_s));
+	else
+		printf("null},\"helper_thread\":");
+	if (r->helper_tid)
+		json_str(r->helper_comm);
+	else
+		printf("null");
 	if (r->has_engine_stats)
 		printf(",\"kicks\":%" PRIu64 ",\"sleeps\":%" PRIu64, r->kicks, r->sleeps);
 	if (r->err[0]) {
@@ -285,9 +347,28 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r)
 	printf("}");
 }
 
-/* ratio_iops and slice_ratios_sorted compare ours with @base, the first baseline. */
+/* "ratio_iops":..,"slice_ratios_sorted":[..] of ours / @base (NULL: none). */
+static void json_ratio(const struct bench_engine *base)
+{
+	int i;
+
+	printf("\"ratio_iops\":");
+	if (base && base->ratio > 0)
+		printf("%.4f", base->ratio);
+	else
+		printf("null");
+	printf(",\"slice_ratios_sorted\":[");
+	for (i = 0; base && i < base->npair; i++)
+		printf("%s%.4f", i ? "," : "", base->pair[i]);
+	printf("]");
+}
+
+/*
+ * ratio_iops and slice_ratios_sorted compare ours with the first baseline;
+ * ratios[] with each baseline (@has_ours: eng[0] is ours).
+ */
 static void json_report(const struct bench_cfg *c, const struct bench_target *t,
-			const struct bench_engine *eng, int neng, const struct bench_engine *base)
+			const struct bench_engine *eng, int neng, bool has_ours)
 {
 	int i;
 
@@ -305,14 +386,16 @@ static void json_report(const struct bench_cfg *c, const struct bench_target *t,
 			putchar(',');
 		json_run(c, &eng[i].run);
 	}
-	printf("],\"ratio_iops\":");
-	if (base && base->ratio > 0)
-		printf("%.4f", base->ratio);
-	else
-		printf("null");
-	printf(",\"slice_ratios_sorted\":[");
-	for (i = 0; base && i < base->npair; i++)
-		printf("%s%.4f", i ? "," : "", base->pair[i]);
+	printf("],");
+	json_ratio(has_ours && neng > 1 ? &eng[1] : NULL);
+	printf(",\"ratios\":[");
+	for (i = 1; has_ours && i < neng; i++) {
+		printf("%s{\"baseline\":", i > 1 ? "," : "");
+		json_str(eng[i].run.engine);
+		putchar(',');
+		json_ratio(&eng[i]);
+		putchar('}');
+	}
 	printf("]}\n");
 }
 
@@ -368,7 +451,13 @@ static void usage(FILE *f)
 		"  --prefill         write the span once before measuring (reads of a sparse\n"
 		"                    file's holes never reach the disk)\n"
 		"  --baseline        then run the identical workload on plain liburing\n"
-		"  --baseline-only   run only the liburing workload\n"
+		"  --sqpoll-baseline ... and on liburing with IORING_SETUP_SQPOLL\n"
+		"  --baselines LIST  the baselines to run, a comma list of liburing, sqpoll\n"
+		"                    (adds to --baseline/--sqpoll-baseline)\n"
+		"  --baseline-only   run only the baselines (plain liburing if none is chosen)\n"
+		"  --sqpoll-idle-ms N  SQPOLL baseline: sq_thread_idle (default 1000)\n"
+		"  --sqpoll-cpu N    SQPOLL baseline: pin the SQ thread to CPU N (default: not\n"
+		"                    pinned, the scheduler places it)\n"
 		"  --interleave N    split each run into N slices and alternate the engines\n"
 		"                    slice by slice (ABBA order), so device drift cancels out\n"
 		"  --seed N          offset generator seed (default %llu)\n"
@@ -412,6 +501,97 @@ static int parse_u32(const char *s, uint32_t *out, uint32_t min, uint32_t max)
 	return 0;
 }
 
+/* Add the baselines named in the comma list @list to @mask (bit k: engine_table[k]). */
+static int parse_baselines(const char *list, uint32_t *mask)
+{
+	const char *p = list;
+	size_t len;
+	uint32_t k;
+
+	do {
+		len = strcspn(p, ",");
+		for (k = 0; k < NR_ENGINES; k++) {
+			const struct bench_engine_ops *ops = engine_table[k];
+
+			if (ops->baseline && ((strlen(ops->key) == len && !strncmp(p, ops->key, len)) ||
+					      (strlen(ops->name) == len && !strncmp(p, ops->name, len))))
+				break;
+		}
+		if (k == NR_ENGINES) {
+			fprintf(stderr, "--baselines: unknown baseline '%.*s'; there are:", (int)len, p);
+			for (k = 0; k < NR_ENGINES; k++)
+				if (engine_table[k]->baseline)
+					fprintf(stderr, " %s", engine_table[k]->key);
+			fputc('\n', stderr);
+			return -1;
+		}
+		*mask |= 1u << k;
+		p += len;
+	} while (*p++);
+	return 0;
+}
+
+/*
+ * Before a slice of @cur: let every other engine's own thread go to sleep
+ * (the SQPOLL thread polls for sq_thread_idle after its last SQE), so it
+ * takes no CPU from @cur.  Says once per engine if one would not.
+ */
+static void settle_others(const struct bench_cfg *c, struct bench_engine *eng, int neng,
+			  const struct bench_engine *cur)
+{
+	int i;
+
+	for (i = 0; i < neng; i++) {
+		struct bench_engine *e = &eng[i];
+
+		if (e == cur || !e->ops->settle || e->ops->settle(e->priv, c) || e->unsettled)
+			continue;
+		e->unsettled = true;
+		fprintf(stderr, "note: %s: its %s still polled after the wait; it may have taken "
+			"CPU from %s's slices\n", e->run.engine, e->run.helper_label ?
+			e->run.helper_label : "thread", cur->run.engine);
+	}
+}
+
+struct helper_search {
+	const char *prefix;
+	const int *skip;
+	int nskip;
+	struct bench_run *r;
+};
+
+static bool helper_found(const void *arg)
+{
+	const struct helper_search *hs = arg;
+
+	hs->r->helper_tid = find_thread(hs->prefix, hs->skip, hs->nskip, hs->r->helper_comm);
+	return hs->r->helper_tid;
+}
+
+/*
+ * Find each open engine's own thread by name (each thread counted once).
+ * The SQPOLL thread names itself when it first runs, so a freshly set up
+ * ring may take a moment to show it.
+ */
+static void find_helpers(const struct bench_cfg *c, struct bench_engine *eng, int neng)
+{
+	int tids[NR_ENGINES], ntid = 0, i;
+
+	for (i = 0; i < neng; i++) {
+		struct helper_search hs = { .skip = tids, .nskip = ntid, .r = &eng[i].run };
+		struct bench_run *r = &eng[i].run;
+
+		if (!r->helper_label)
+			continue;
+		hs.prefix = eng[i].ops->helper(c);
+		if (bench_wait_until(helper_found, &hs, 1000))
+			tids[ntid++] = r->helper_tid;
+		else
+			fprintf(stderr, "note: %s: no thread named %s* in /proc/self/task; its %s "
+				"CPU is not reported\n", r->engine, hs.prefix, r->helper_label);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -426,6 +606,10 @@ int main(int argc, char **argv)
 		{ "iopoll", no_argument, NULL, 'p' },
 		{ "prefill", no_argument, NULL, 'P' },
 		{ "baseline", no_argument, NULL, 'L' },
+		{ "sqpoll-baseline", no_argument, NULL, 'Q' },
+		{ "baselines", required_argument, NULL, 'l' },
+		{ "sqpoll-idle-ms", required_argument, NULL, 'i' },
+		{ "sqpoll-cpu", required_argument, NULL, 'c' },
 		{ "baseline-only", no_argument, NULL, 'O' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "interleave", required_argument, NULL, 'I' },
@@ -437,6 +621,7 @@ int main(int argc, char **argv)
 	struct bench_cfg cfg = {
 		.rw = RW_RANDREAD, .bs = 4096, .qd = 32, .runtime = 5.0,
 		.mode = UNIFIED_MODE_KICK, .seed = DEFAULT_SEED, .interleave = 1,
+		.sqpoll_idle_ms = 1000, .sqpoll_cpu = -1,
 	};
 	struct bench_engine eng[NR_ENGINES];
 	struct bench_target geo = { 0 };
@@ -512,7 +697,25 @@ int main(int argc, char **argv)
 			cfg.prefill = true;
 			break;
 		case 'L':
-			cfg.baseline = true;
+		case 'Q':
+		case 'l':
+			if (parse_baselines(opt == 'l' ? optarg : opt == 'L' ? "liburing" : "sqpoll",
+					    &cfg.baselines))
+				return 2;
+			break;
+		case 'i':
+			if (parse_u32(optarg, &k, 1, 3600000)) {
+				fprintf(stderr, "--sqpoll-idle-ms must be 1 .. 3600000\n");
+				return 2;
+			}
+			cfg.sqpoll_idle_ms = k;
+			break;
+		case 'c':
+			if (parse_u32(optarg, &k, 0, CPU_SETSIZE - 1)) {
+				fprintf(stderr, "--sqpoll-cpu must be a CPU number\n");
+				return 2;
+			}
+			cfg.sqpoll_cpu = (int)k;
 			break;
 		case 'O':
 			cfg.baseline_only = true;
@@ -574,11 +777,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	/* Ours unless --baseline-only; the baselines with --baseline(-only). */
+	/* Ours unless --baseline-only; the baselines chosen (plain liburing
+	 * with --baseline-only alone). */
+	if (cfg.baseline_only && !cfg.baselines)
+		parse_baselines("liburing", &cfg.baselines);
 	for (k = 0; k < NR_ENGINES; k++) {
 		const struct bench_engine_ops *ops = engine_table[k];
 
-		if (ops->baseline ? !(cfg.baseline || cfg.baseline_only) : cfg.baseline_only)
+		if (ops->baseline ? !(cfg.baselines & 1u << k) : cfg.baseline_only)
 			continue;
 		if (engine_alloc(&eng[neng++], ops, &cfg)) {
 			fprintf(stderr, "out of memory\n");
@@ -617,6 +823,7 @@ int main(int argc, char **argv)
 		}
 		gen_init(&e->gen, &cfg, &geo);
 	}
+	find_helpers(&cfg, eng, neng);
 
 	/*
 	 * Run the slices.  With --interleave 1: each engine in table order.
@@ -628,6 +835,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < neng; i++) {
 			struct bench_engine *e = &eng[k & 1 ? neng - 1 - i : i];
 
+			settle_others(&cfg, eng, neng, e);
 			e->slice_iops = run_slice(&cfg, e, slice_ns);
 			if (e->slice_iops < 0) {
 				e->run.failed = true;
@@ -653,7 +861,7 @@ done:
 		qsort(e->pair, e->npair, sizeof(*e->pair), cmp_double);
 	}
 	if (cfg.json)
-		json_report(&cfg, &geo, eng, neng, has_ours && neng > 1 ? &eng[1] : NULL);
+		json_report(&cfg, &geo, eng, neng, has_ours);
 	else
 		text_report(&cfg, &geo, eng, neng, has_ours);
 out:

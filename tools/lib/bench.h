@@ -33,8 +33,11 @@ struct bench_cfg {
 	uint64_t size;		/* span requested, 0 = whole target */
 	uint32_t mode;		/* enum unified_engine_mode */
 	uint32_t spin_us;	/* thread mode idle spin, 0 = library default */
+	uint32_t baselines;	/* bit k: unified-bench's engine_table[k] runs */
+	uint32_t sqpoll_idle_ms;	/* SQPOLL baseline: sq_thread_idle */
+	int sqpoll_cpu;		/* SQPOLL baseline: sq_thread_cpu, -1 = not pinned */
 	uint64_t seed;
-	bool iopoll, baseline, baseline_only, prefill, json;
+	bool iopoll, baseline_only, prefill, json;
 };
 
 /* The target as the workload sees it (probed through libunified). */
@@ -60,6 +63,11 @@ struct bench_run {
 	uint64_t errors;	/* completions with an error, drain included */
 	uint64_t ns;		/* measured time */
 	double cpu_s;		/* user + system CPU time of the process */
+	double app_cpu_s;	/* CPU time of the thread running the workload loop */
+	double helper_cpu_s;	/* CPU time of the engine's own thread (helper_tid) */
+	const char *helper_label; /* the engine runs a thread of its own, or NULL */
+	int helper_tid;		/* that thread, 0 = none (or not found) */
+	char helper_comm[16];	/* its name, as in /proc/self/task/TID/comm */
 	uint64_t kicks, sleeps;	/* engine stats (ours) */
 	struct hist *h;
 	char err[256];		/* first error seen */
@@ -87,6 +95,18 @@ static inline bool is_read(const struct bench_cfg *c)
 
 /* User + system CPU time of the process, in seconds. */
 double cpu_seconds(void);
+/* CPU time of the calling thread, in seconds. */
+double thread_cpu_seconds(void);
+/*
+ * The thread of this process whose name starts with @prefix and is none of
+ * the @nskip threads in @skip; its name goes to @comm (16 bytes).  Returns
+ * its TID, or 0 if there is none.
+ */
+int find_thread(const char *prefix, const int *skip, int nskip, char *comm);
+/* CPU time (user + system) of thread @tid of this process, or -1 if gone. */
+double task_cpu_seconds(int tid);
+/* Poll @cond(@arg) every millisecond until true (returns true) or @max_ms pass. */
+bool bench_wait_until(bool (*cond)(const void *arg), const void *arg, uint32_t max_ms);
 /* Smallest power of two >= @v (capped at 2^31). */
 uint32_t pow2_at_least(uint64_t v);
 /* Fill a data buffer with a pattern that is not zeroes. */

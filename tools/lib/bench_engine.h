@@ -7,7 +7,8 @@
  * offsets and latency itself.  An engine only translates.
  *
  * Adding a baseline is one `const struct bench_engine_ops` in its own file
- * under tools/lib/ and one line in unified-bench.c's engine table.
+ * under tools/lib/ and one line in unified-bench.c's engine table; its key
+ * names it in --baselines.
  */
 #ifndef BENCH_ENGINE_H
 #define BENCH_ENGINE_H
@@ -22,13 +23,30 @@ struct bench_io {
 
 struct bench_engine_ops {
 	const char *name;	/* as printed: "unified", "liburing", ... */
-	bool baseline;		/* run with --baseline / --baseline-only (else: ours) */
+	const char *key;	/* baselines: its name in --baselines LIST */
+	bool baseline;		/* a baseline (else: ours); see --baselines */
 	bool engine_stats;	/* close reports kicks and sleeps */
 	const void *variant;	/* engine-specific constant handed to open (lets one
 				 * implementation serve several table entries) */
 
 	/* The variant name the configuration selects ("kick"), or NULL. */
 	const char *(*mode)(const struct bench_cfg *c);
+
+	/*
+	 * An engine that runs a thread of its own (libunified's engine thread,
+	 * the SQPOLL thread): the prefix of that thread's name in
+	 * /proc/self/task/TID/comm once open has run, or NULL.  Its CPU time
+	 * is reported apart from the application thread's, as helper_label.
+	 */
+	const char *(*helper)(const struct bench_cfg *c);
+	const char *helper_label;
+
+	/*
+	 * Wait (bounded) until that thread has stopped polling and sleeps, so
+	 * it takes no CPU from another engine's slice.  false if it still
+	 * polls.  NULL: nothing to wait for.
+	 */
+	bool (*settle)(void *priv, const struct bench_cfg *c);
 
 	/*
 	 * Set up for cfg->qd commands of cfg->bs bytes on @t, with one data
@@ -62,5 +80,6 @@ struct bench_engine_ops {
 
 extern const struct bench_engine_ops engine_unified;
 extern const struct bench_engine_ops engine_liburing;
+extern const struct bench_engine_ops engine_liburing_sqpoll;
 
 #endif

@@ -9,6 +9,13 @@
  *
  * A variant of this engine (say, another ring setup flag) is one more ops
  * struct at the end with its own struct liburing_variant.
+ *
+ * The SQPOLL variant ("liburing-sqpoll") adds IORING_SETUP_SQPOLL with
+ * sq_thread_idle = --sqpoll-idle-ms (and SQ_AFF + sq_thread_cpu with
+ * --sqpoll-cpu), and waits the way an SQPOLL application does:
+ * io_uring_submit() only publishes the SQ tail and enters the kernel just
+ * to wake a sleeping SQ thread (IORING_SQ_NEED_WAKEUP); the caller enters
+ * to wait only when fewer completions than it wants are ready.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +41,7 @@ struct base {
 	uint8_t *bufs;
 	size_t bufsz, area;
 	uint32_t qd, bs, nsid, lba_shift;
-	bool nvme, rd;
+	bool nvme, rd, sqpoll;
 };
 
 static void base_close(void *priv, struct bench_run *r)
@@ -84,6 +91,14 @@ static int base_open(const struct bench_cfg *c, const struct bench_target *t, co
 	}
 	memset(&p, 0, sizeof(p));
 	p.flags = v ? v->setup_flags : 0;
+	if (p.flags & IORING_SETUP_SQPOLL) {
+		b->sqpoll = true;
+		p.sq_thread_idle = c->sqpoll_idle_ms;
+		if (c->sqpoll_cpu >= 0) {
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = (uint32_t)c->sqpoll_cpu;
+		}
+	}
 	if (b->nvme)
 		p.flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
 	if (t->iopoll)
@@ -176,12 +191,37 @@ static int base_submit(void *priv, const struct bench_io *io, uint32_t n)
 	return 0;
 }
 
+/* SQPOLL: publish (waking the SQ thread only if it sleeps), then enter to
+ * wait only if fewer than @min_complete completions are ready. */
+static int sqpoll_wait(struct base *b, uint32_t min_complete)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_submit(&b->ring);
+
+	if (ret < 0) {
+		fprintf(stderr, "liburing: io_uring_submit: %s\n", strerror(-ret));
+		return -1;
+	}
+	if (io_uring_cq_ready(&b->ring) >= min_complete)
+		return 0;
+	do {
+		ret = io_uring_wait_cqe_nr(&b->ring, &cqe, min_complete);
+	} while (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY);
+	if (ret < 0) {
+		fprintf(stderr, "liburing: io_uring_wait_cqe_nr: %s\n", strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
 static int base_wait(void *priv, uint32_t min_complete, int timeout_ms)
 {
 	struct base *b = priv;
 	int ret;
 
 	(void)timeout_ms;	/* unbounded, as io_uring_submit_and_wait() is */
+	if (b->sqpoll)
+		return sqpoll_wait(b, min_complete);
 	do {
 		ret = io_uring_submit_and_wait(&b->ring, min_complete);
 	} while (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY);
@@ -227,15 +267,50 @@ static uint32_t base_reap(void *priv, struct bench_run *r, uint32_t *slots, uint
 	return got;
 }
 
+/* The SQ thread has gone to sleep (it sets NEED_WAKEUP when it does). */
+static bool sq_thread_sleeps(const void *arg)
+{
+	const struct base *b = arg;
+
+	return IO_URING_READ_ONCE(*b->ring.sq.kflags) & IORING_SQ_NEED_WAKEUP;
+}
+
+/* It polls for sq_thread_idle after its last SQE, then sleeps. */
+static bool sqpoll_settle(void *priv, const struct bench_cfg *c)
+{
+	return bench_wait_until(sq_thread_sleeps, priv, c->sqpoll_idle_ms + 500);
+}
+
+/* The kernel names the SQ thread "iou-sqp-<pid>". */
+static const char *sqpoll_helper(const struct bench_cfg *c)
+{
+	(void)c;
+	return "iou-sqp-";
+}
+
 static const struct liburing_variant plain = { .setup_flags = 0 };
+static const struct liburing_variant sqpoll = { .setup_flags = IORING_SETUP_SQPOLL };
+
+/* Every variant is the same code: only the setup flags differ. */
+#define LIBURING_CALLS							\
+	.open = base_open, .submit = base_submit, .wait = base_wait,	\
+	.reap = base_reap, .close = base_close
 
 const struct bench_engine_ops engine_liburing = {
 	.name = "liburing",
+	.key = "liburing",
 	.baseline = true,
 	.variant = &plain,
-	.open = base_open,
-	.submit = base_submit,
-	.wait = base_wait,
-	.reap = base_reap,
-	.close = base_close,
+	LIBURING_CALLS,
+};
+
+const struct bench_engine_ops engine_liburing_sqpoll = {
+	.name = "liburing-sqpoll",
+	.key = "sqpoll",
+	.baseline = true,
+	.variant = &sqpoll,
+	.helper = sqpoll_helper,
+	.helper_label = "sq thread",
+	.settle = sqpoll_settle,
+	LIBURING_CALLS,
 };

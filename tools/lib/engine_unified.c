@@ -28,6 +28,28 @@ static const char *ours_mode(const struct bench_cfg *c)
 	return c->mode == UNIFIED_MODE_THREAD ? "thread" : "kick";
 }
 
+/* Thread mode: libunified's engine thread (lib/wake.c names it). */
+static const char *ours_helper(const struct bench_cfg *c)
+{
+	return c->mode == UNIFIED_MODE_THREAD ? "unified-engine" : NULL;
+}
+
+static bool engine_sleeps(const void *arg)
+{
+	const struct ours *o = arg;
+
+	return unified_sq_needs_wakeup(&o->sq);
+}
+
+/* Thread mode: the engine spins --spin-us (default at most 50 us) after
+ * its last SQE, then sleeps and says so in the SQ flags. */
+static bool ours_settle(void *priv, const struct bench_cfg *c)
+{
+	const struct ours *o = priv;
+
+	return !o->thread || bench_wait_until(engine_sleeps, o, c->spin_us / 1000 + 500);
+}
+
 static void ours_close(void *priv, struct bench_run *r)
 {
 	struct ours *o = priv;
@@ -161,6 +183,9 @@ const struct bench_engine_ops engine_unified = {
 	.baseline = false,
 	.engine_stats = true,
 	.mode = ours_mode,
+	.helper = ours_helper,
+	.helper_label = "engine",
+	.settle = ours_settle,
 	.open = ours_open,
 	.submit = ours_submit,
 	.wait = ours_wait,

@@ -205,6 +205,18 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 				ret = 0;
 			}
 		}
+		/* The directory, to remove a file we create through it (and
+		 * only while the name still is that file), before anything
+		 * is created: a failure to get it must leave nothing behind. */
+		if (!ret) {
+			snprintf(dir, sizeof(dir), "%s", path);
+			if (t->dir_fd >= 0)
+				close(t->dir_fd);
+			t->dir_fd = open(dirname(dir), O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (t->dir_fd < 0)
+				ret = unified_set_err(errno, "cannot open the directory of %s: %s", path,
+						      strerror(errno));
+		}
 		if (!ret)
 			ret = open_create(t, path, dfd, name);
 		if (!ret)
@@ -223,10 +235,6 @@ int unified_target_open(struct unified_target *t, const char *path, bool is_defa
 		t->fd = -1;
 		t->created = t->locked = false;
 	}
-	/* Until registration succeeds, a file we create is removed through
-	 * its directory, and only if the name still is that file. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	t->dir_fd = open(dirname(dir), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	snprintf(t->name, sizeof(t->name), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	if (fstat(t->fd, &st))
 		return unified_set_err(errno, "fstat %s: %s", path, strerror(errno));

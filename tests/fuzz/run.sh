@@ -97,9 +97,11 @@ fi
 
 failed=0
 if ((replay)); then
+    any=0
     for name in "${names[@]}"; do
         for input in tests/fuzz/crashes/"$name"/*; do
             [[ -f "$input" ]] || continue
+            any=1
             if "build-fuzz/tests/fuzz/$name" "$input" >"$tmp/replay.log" 2>&1; then
                 echo "PASS: libfuzzer replay $input"
             else
@@ -109,6 +111,7 @@ if ((replay)); then
             fi
         done
     done
+    ((any)) || echo "note: no saved findings in tests/fuzz/crashes/ (fixed ones are in the corpus as found-*)"
     exit "$failed"
 fi
 for name in "${names[@]}"; do

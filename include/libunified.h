@@ -374,14 +374,17 @@ struct unified_opts {
 	uint32_t mode;		/* enum unified_engine_mode */
 	uint32_t flags;		/* UNIFIED_OPT_* */
 	uint32_t lba_size;	/* file target: LBA size (512 or 4096); 0 = 4096 */
-	uint32_t idle_spin_us;	/* thread mode: busy-poll this long before sleeping;
-				 * 0 = 50, or 2 on machines with two CPUs or fewer;
-				 * at most 1000000 (1 s), else -EINVAL */
+	uint32_t idle_spin_us;	/* thread mode: the engine thread busy-polls this
+				 * long before sleeping; 0 = 50, or on machines with
+				 * two CPUs or fewer 10 with nothing in flight and 2
+				 * with I/O in flight; at most 1000000 (1 s) */
 	uint64_t file_size;	/* file target with CREATE: size in bytes; 0 = 1 GiB */
 	const char *ctrl_path;	/* NVMe: controller node for admin; NULL = derive from ng path */
 	uint32_t drain_timeout_ms; /* bound of unified_drain()/unified_unregister();
 				    * 0 = 30000 (30 s) */
-	uint32_t __resv32;	/* must be zero */
+	uint32_t enter_spin_us;	/* thread mode: unified_enter() polls the CQ at most
+				 * this long while the engine thread is awake, before
+				 * it sleeps; 0 = 50; at most 1000000 (1 s) */
 	uint64_t __resv[3];	/* must be zero */
 };
 

@@ -47,7 +47,7 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	struct io_unified_ring *cqr = (void *)((uint8_t *)ctx->region + ctx->off.cq_ring);
 	char defpath[256];
 	const char *path = ctx->info.path;
-	bool is_default = false, named = false;
+	bool is_default = false, named = false, small;
 	uint32_t i;
 	int ret;
 
@@ -55,9 +55,15 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 	/* Spinning only pays when a core is spare: on two CPUs or fewer the
 	 * engine thread's spin steals time from the kernel's own I/O workers
 	 * (measured: 0.88x of raw liburing on a loop device at 50 us, 0.99x at
-	 * 2 us), so the default is short there. */
-	e->idle_spin_us = o->idle_spin_us ? o->idle_spin_us :
-			  sysconf(_SC_NPROCESSORS_ONLN) <= 2 ? 2 : 50;
+	 * 2 us), so while I/O is in flight the default there is short.  With
+	 * nothing in flight the application is between batches: 10 us there
+	 * catches its next one without a wake-up (CPU-bound thread mode 0.10x
+	 * -> 0.54x of liburing) and costs QD1 little (docs/benchmarks.md). */
+	small = sysconf(_SC_NPROCESSORS_ONLN) <= 2;
+	e->busy_spin_us = o->idle_spin_us ? o->idle_spin_us : small ? 2 : 50;
+	e->idle_spin_us = o->idle_spin_us ? o->idle_spin_us : small ? 10 : 50;
+	e->app_spin_us = o->enter_spin_us ? o->enter_spin_us : 50;
+	e->app_spin_credit = 16;	/* poll from the first wait on */
 	e->drain_timeout_ms = o->drain_timeout_ms ? o->drain_timeout_ms : UNIFIED_DRAIN_TIMEOUT_MS;
 	e->sq = (struct unified_engine_ring){ &sqr->producer, &sqr->consumer, &sqr->flags,
 					      ctx->sq_entries - 1, ctx->sq_entries, 0, 0 };

@@ -18,13 +18,13 @@
  * -EINTR when a signal interrupted the wait (the pass is complete
  * otherwise).  io_uring errors are recorded for the next kick or enter.
  */
-int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts)
+static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts, uint32_t max)
 {
 	uint32_t taken = 0, reaped, wait_nr = 0;
 	int ret, sret = 0;
 
 	unified_cq_flush_done(e);
-	ret = unified_sq_consume(e, &taken);
+	ret = unified_sq_consume(e, &taken, max);
 	if (want && e->inflight > e->done_count) {
 		/* CQEs written (published or not) and not yet consumed. */
 		uint32_t ready = e->cq.cached_prod - unified_load_relaxed(e->cq.consumer);
@@ -46,6 +46,33 @@ int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel
 	if (sret == -EINTR)
 		return sret;
 	return (int)(taken + reaped);
+}
+
+int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts)
+{
+	return pass(e, want, ts, UINT32_MAX);
+}
+
+/*
+ * The engine thread's pass: the SQ in rounds of UNIFIED_THREAD_CHUNK SQEs,
+ * each submitted, reaped and published before the next is taken, so the
+ * application sees the first completions (and can reuse their buffers)
+ * while the rest are still being issued.  At most one ring's worth.
+ */
+int unified_engine_pass_chunked(struct unified_engine *e)
+{
+	int n, total = 0;
+	uint32_t rounds = e->sq.size / UNIFIED_THREAD_CHUNK + 1;
+
+	while (rounds--) {
+		n = pass(e, 0, NULL, UNIFIED_THREAD_CHUNK);
+		if (n < 0)
+			return total ? total : n;
+		total += n;
+		if (n < UNIFIED_THREAD_CHUNK)
+			break;
+	}
+	return total;
 }
 
 /* The engine error not yet reported, as unified_kick()/unified_enter()'s answer. */
@@ -148,9 +175,39 @@ static int enter_kick_mode(struct unified_engine *e, uint32_t min_complete, uint
 
 static int enter_thread_mode(struct unified_engine *e, uint32_t min_complete, uint64_t deadline)
 {
+	uint64_t spin_end = 0;
 	uint32_t ready;
 	int ret;
 
+	/*
+	 * Poll the CQ first, but only while the engine thread is awake: then
+	 * it is issuing or reaping and answers within microseconds, less than
+	 * a sleep and a wake-up cost.  An engine asleep waits for the device
+	 * (or for us); polling then would only take the CPU the device's
+	 * completions need.  At most enter_spin_us.  Polls that end without
+	 * the completions (the device is the slow part) make the next ones
+	 * rarer: the credit halves, and only every 16th wait polls at 0.
+	 */
+	if (e->app_spin_credit || !(++e->app_waits & 15)) {
+		bool got = false;
+
+		while (!__atomic_load_n(&e->pending_err, __ATOMIC_RELAXED) &&
+		       !__atomic_load_n(&e->sleeping, __ATOMIC_RELAXED)) {
+			uint64_t now;
+
+			if (cq_ready_app(e) >= min_complete) {
+				got = true;
+				break;
+			}
+			now = unified_now_ns();
+			if (!spin_end)
+				spin_end = now + (uint64_t)e->app_spin_us * 1000;
+			else if (now >= spin_end)
+				break;
+			unified_cpu_relax();
+		}
+		e->app_spin_credit = got ? 16 : e->app_spin_credit / 2;
+	}
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&e->cq_seq, __ATOMIC_ACQUIRE);
 

@@ -199,7 +199,10 @@ struct unified_engine {
 	int doorbell_fd;	/* eventfd read armed in the ring to wake the thread */
 	uint64_t doorbell_val;
 	bool doorbell_armed;
-	uint32_t idle_spin_us;
+	uint32_t idle_spin_us;	/* spin with nothing in flight before sleeping */
+	uint32_t busy_spin_us;	/* the same with I/O in flight (waiting for the device) */
+	uint32_t app_spin_us;	/* cap of unified_enter()'s polling before it sleeps */
+	uint32_t app_spin_credit, app_waits;	/* when to poll (enter.c) */
 	uint32_t drain_timeout_ms;
 	int pending_err;	/* atomic: engine error not yet reported to a caller */
 	int first_err;		/* the first engine error, for unified_unregister() */
@@ -253,7 +256,10 @@ int unified_validate(const struct unified_engine *e, struct unified_cmd *cmd,
 
 /* sq.c */
 int unified_sq_ready(struct unified_engine *e);
-int unified_sq_consume(struct unified_engine *e, uint32_t *taken);
+int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max);
+/* Thread mode: SQEs per submit-reap-publish round, so completions are
+ * published while later SQEs are still being issued. */
+#define UNIFIED_THREAD_CHUNK 8
 
 /* cq.c */
 uint32_t unified_cq_free(struct unified_engine *e, uint32_t need);
@@ -280,6 +286,7 @@ int unified_app_wait(struct unified_engine *e, uint32_t seen, uint64_t deadline)
 
 /* enter.c */
 int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts);
+int unified_engine_pass_chunked(struct unified_engine *e);
 int unified_engine_drain(struct unified_engine *e);
 
 /* ---- target interface: what a target may call on the engine ---- */
@@ -294,6 +301,16 @@ uint16_t unified_fixed_index(const struct unified_engine *e, uint64_t off, uint3
 static inline uint8_t *unified_engine_data(const struct unified_engine *e, uint64_t off)
 {
 	return e->data + off;
+}
+
+/* In a polling loop: tell the CPU (and a sibling hyperthread) we spin. */
+static inline void unified_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
 }
 
 /* Transient host conditions: a retry may succeed, so no DNR. */

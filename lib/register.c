@@ -203,12 +203,15 @@ static int check_opts(const struct unified_opts *opts)
 		return unified_set_err(EINVAL, "unknown engine mode %u", opts->mode);
 	if (opts->flags & ~UNIFIED_OPT_MASK)
 		return unified_set_err(EINVAL, "unknown option flags 0x%x", opts->flags & ~UNIFIED_OPT_MASK);
-	if (opts->__resv32 || opts->__resv[0] || opts->__resv[1] || opts->__resv[2])
+	if (opts->__resv[0] || opts->__resv[1] || opts->__resv[2])
 		return unified_set_err(EINVAL, "unified_opts reserved fields must be zero");
 	if (opts->idle_spin_us > UNIFIED_MAX_SPIN_US)
 		return unified_set_err(EINVAL, "idle_spin_us %u is over the %u us limit (an idle engine "
 				       "would burn a core that long)", opts->idle_spin_us,
 				       UNIFIED_MAX_SPIN_US);
+	if (opts->enter_spin_us > UNIFIED_MAX_SPIN_US)
+		return unified_set_err(EINVAL, "enter_spin_us %u is over the %u us limit",
+				       opts->enter_spin_us, UNIFIED_MAX_SPIN_US);
 	return 0;
 }
 

@@ -52,10 +52,10 @@ static void cmd_init(struct unified_cmd *cmd, const struct io_unified_sqe *s)
  * (-EBUSY) and e->cq_blocked when the CQ has no slot to reserve; both
  * clear on the next pass that gets further.  Returns 0 or -EBADMSG.
  */
-int unified_sq_consume(struct unified_engine *e, uint32_t *taken)
+int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max)
 {
 	bool draining = __atomic_load_n(&e->draining, __ATOMIC_ACQUIRE);
-	uint32_t start = e->sq.cached_cons, budget = e->sq.size;
+	uint32_t start = e->sq.cached_cons, budget = max < e->sq.size ? max : e->sq.size;
 	int ready = 0, ret = 0;
 
 	e->sq_blocked = false;

@@ -107,7 +107,8 @@ out:
 static void *engine_thread(void *arg)
 {
 	struct unified_engine *e = arg;
-	uint64_t spin_ns = (uint64_t)e->idle_spin_us * 1000, idle_since;
+	uint64_t idle_ns = (uint64_t)e->idle_spin_us * 1000, busy_ns = (uint64_t)e->busy_spin_us * 1000;
+	uint64_t idle_since;
 	uint32_t g;
 
 	/* Wait until registration can no longer fail (or is undone). */
@@ -117,7 +118,7 @@ static void *engine_thread(void *arg)
 		return NULL;
 	idle_since = unified_now_ns();
 	while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
-		int n = unified_engine_pass(e, 0, NULL);
+		int n = unified_engine_pass_chunked(e);
 
 		/* n < 0: corrupt SQ producer: report it to the application
 		 * (the next kick or enter, which is woken), then idle until
@@ -135,7 +136,13 @@ static void *engine_thread(void *arg)
 			idle_since = unified_now_ns();
 			continue;
 		}
-		if (n >= 0 && !e->sq_blocked && unified_now_ns() - idle_since < spin_ns)
+		/* With I/O in flight the device's completion will wake us in
+		 * io_uring: spin only briefly (busy_spin_us; spinning takes the
+		 * CPU that completions need on small machines).  With nothing
+		 * in flight the application is between batches: spin
+		 * idle_spin_us to catch its next one without a wake-up. */
+		if (n >= 0 && !e->sq_blocked && unified_now_ns() - idle_since <
+		    (e->inflight > e->done_count ? busy_ns : idle_ns))
 			continue;
 		engine_sleep(e);
 		idle_since = unified_now_ns();

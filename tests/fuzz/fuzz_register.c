@@ -389,10 +389,10 @@ static const char *must_fail(const struct call *c)
 			return "unknown engine mode";
 		if (o->flags & ~UNIFIED_OPT_MASK)
 			return "unknown option flags";
-		if (o->__resv32 || o->__resv[0] || o->__resv[1] || o->__resv[2])
+		if (o->__resv[0] || o->__resv[1] || o->__resv[2])
 			return "unified_opts reserved field set";
-		if (o->idle_spin_us > 1000000)
-			return "idle_spin_us over the 1 s limit";
+		if (o->idle_spin_us > 1000000 || o->enter_spin_us > 1000000)
+			return "a spin over the 1 s limit";
 	}
 	return NULL;
 }
@@ -501,7 +501,7 @@ static bool parse(struct fz_in *in, struct call *c)
 		c->desc.mmap_offset = 4096;
 	if (mask & 16) {
 		if (ri == 3)
-			c->opts.__resv32 = 1;
+			c->opts.enter_spin_us = 2000000;	/* over the limit */
 		else
 			c->opts.__resv[ri] = 1;
 	}

@@ -324,7 +324,7 @@ MOD(m_opt_flag, o->flags |= 1u << 4)
 MOD(m_opt_flag31, o->flags |= 1u << 31)
 MOD(m_opt_resv0, o->__resv[0] = 1)
 MOD(m_opt_resv3, o->__resv[2] = 1)
-MOD(m_opt_resv32, o->__resv32 = 1)
+MOD(m_opt_enter_spin, o->enter_spin_us = 1000001)
 MOD(m_opt_spin, o->idle_spin_us = UINT32_MAX)
 MOD(m_empty_path, r->nvme_dev_path = (uintptr_t)"")
 MOD(m_opt_lba, o->lba_size = 1000)
@@ -376,7 +376,7 @@ static const struct bad_case bad_cases[] = {
 	{ "opts.flags bit 31", EINVAL, m_opt_flag31 },
 	{ "opts.__resv[0]", EINVAL, m_opt_resv0 },
 	{ "opts.__resv[2]", EINVAL, m_opt_resv3 },
-	{ "opts.__resv32", EINVAL, m_opt_resv32 },
+	{ "opts.enter_spin_us over 1 s", EINVAL, m_opt_enter_spin },
 	{ "opts.idle_spin_us UINT32_MAX (issue 6 item 11)", EINVAL, m_opt_spin },
 	{ "nvme_dev_path \"\" (issue 6 item 11)", EINVAL, m_empty_path },
 	{ "opts.lba_size 1000", EINVAL, m_opt_lba },

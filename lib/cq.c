@@ -89,13 +89,15 @@ void unified_cq_flush_done(struct unified_engine *e)
 		e->cq_blocked = true;
 }
 
-void unified_cq_publish(struct unified_engine *e)
+/* Make the written CQEs visible; true if there were any (the caller then
+ * wakes a waiting application, once per pass: unified_app_wake()). */
+bool unified_cq_publish(struct unified_engine *e)
 {
 	if (!e->cq_unpublished)
-		return;
+		return false;
 	e->cq_unpublished = 0;
 	/* Release: CQE contents are visible before the new producer index;
 	 * pairs with the application's load-acquire in unified_cq_peek(). */
 	unified_store_release(e->cq.producer, e->cq.cached_prod);
-	unified_app_wake(e);
+	return true;
 }

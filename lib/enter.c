@@ -18,7 +18,10 @@
  * -EINTR when a signal interrupted the wait (the pass is complete
  * otherwise).  io_uring errors are recorded for the next kick or enter.
  */
-static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts, uint32_t max)
+/* One pass (see unified_engine_pass()), taking at most @max SQEs; sets
+ * *@published when it made CQEs visible.  The caller wakes the application. */
+static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts, uint32_t max,
+		bool *published)
 {
 	uint32_t taken = 0, reaped, wait_nr = 0;
 	int ret, sret = 0;
@@ -40,7 +43,7 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 		sret = unified_uring_submit(e, wait_nr, ts);
 	reaped = unified_uring_reap(e);
 	unified_cq_flush_done(e);
-	unified_cq_publish(e);
+	*published |= unified_cq_publish(e);
 	if (ret < 0)
 		return ret;
 	if (sret == -EINTR)
@@ -50,7 +53,12 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 
 int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts)
 {
-	return pass(e, want, ts, UINT32_MAX);
+	bool published = false;
+	int n = pass(e, want, ts, UINT32_MAX, &published);
+
+	if (published)
+		unified_app_wake(e);
+	return n;
 }
 
 /*
@@ -61,13 +69,23 @@ int unified_engine_pass(struct unified_engine *e, uint32_t want, struct __kernel
  */
 int unified_engine_pass_chunked(struct unified_engine *e)
 {
-	int n, total = 0;
 	uint32_t rounds = e->sq.size / UNIFIED_THREAD_CHUNK + 1;
+	bool published = false;
+	int n, total = 0;
 
+	/* Each round publishes and wakes a sleeping application: waking it
+	 * only after the last round was measured at 0.20x instead of 0.59x of
+	 * liburing on the CPU-bound case (it then sleeps through the pass). */
 	while (rounds--) {
-		n = pass(e, 0, NULL, UNIFIED_THREAD_CHUNK);
-		if (n < 0)
-			return total ? total : n;
+		published = false;
+		n = pass(e, 0, NULL, UNIFIED_THREAD_CHUNK, &published);
+		if (published)
+			unified_app_wake(e);
+		if (n < 0) {
+			if (!total)
+				total = n;
+			break;
+		}
 		total += n;
 		if (n < UNIFIED_THREAD_CHUNK)
 			break;

@@ -264,7 +264,7 @@ int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max);
 /* cq.c */
 uint32_t unified_cq_free(struct unified_engine *e, uint32_t need);
 void unified_cq_flush_done(struct unified_engine *e);
-void unified_cq_publish(struct unified_engine *e);
+bool unified_cq_publish(struct unified_engine *e);
 
 /* uring.c */
 int unified_uring_setup(struct unified_ctx *ctx);
@@ -280,7 +280,6 @@ int unified_thread_prepare(struct unified_engine *e);
 void unified_thread_go(struct unified_engine *e);
 void unified_thread_stop(struct unified_engine *e);
 void unified_thread_wake(struct unified_engine *e);
-bool unified_thread_sleeping(struct unified_engine *e);
 void unified_app_wake(struct unified_engine *e);
 int unified_app_wait(struct unified_engine *e, uint32_t seen, uint64_t deadline);
 
@@ -333,6 +332,12 @@ static inline void unified_cmd_status(struct unified_cmd *cmd, uint8_t sct, uint
 		cmd->cqe_flags |= IO_UNIFIED_CQE_F_ERRNO;
 	}
 }
+
+/* target_file.c, also used by target_block.c: the direct-I/O alignment
+ * (statx STATX_DIOALIGN, else the device's logical block size) and the
+ * one the kernel really accepts for fixed buffers (a bounded probe read). */
+int unified_dio_align(int fd, const struct stat *st, uint32_t *mem, uint32_t *off);
+uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off);
 
 /* nvme_emul.c: NVMe semantics over a file or block device. */
 int unified_emul_init(struct unified_target *t);

@@ -10,8 +10,6 @@
 #include <linux/fs.h>
 #include "internal.h"
 
-int unified_dio_align(int fd, const struct stat *st, uint32_t *mem, uint32_t *off);
-uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off);
 
 static int block_init(struct unified_target *t, const struct stat *st, const struct unified_opts *o)
 {

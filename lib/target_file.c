@@ -19,7 +19,6 @@
  * buffer addresses, *off for file offsets and lengths.  Without it, the
  * logical block size of the device under the file system.
  */
-int unified_dio_align(int fd, const struct stat *st, uint32_t *mem, uint32_t *off);
 int unified_dio_align(int fd, const struct stat *st, uint32_t *mem, uint32_t *off)
 {
 	struct statx sx;
@@ -90,7 +89,6 @@ static int probe_wait(struct io_uring *ring, uint64_t deadline, int *res)
  * rule; the read is cancelled, and if it still has not ended, its buffer is
  * kept, never freed under it.  Returns the alignment to require.
  */
-uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off);
 uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off)
 {
 	struct io_uring ring;
@@ -134,13 +132,13 @@ uint32_t unified_dio_probe(int fd, uint32_t mem, uint32_t off)
 static int no_direct_io(const char *path, int fd)
 {
 	struct statfs sf;
+	unsigned long type = fstatfs(fd, &sf) ? 0 : (unsigned long)sf.f_type;
 
-	if (!fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC_NR)
+	if (type == TMPFS_MAGIC_NR)
 		return unified_set_err(EINVAL, "%s is on tmpfs, which has no direct I/O (O_DIRECT); "
 				       "put the file on a disk file system", path);
 	return unified_set_err(EINVAL, "%s: its file system (type 0x%lx) does not support direct "
-			       "I/O (O_DIRECT); put the file on one that does", path,
-			       (unsigned long)(fstatfs(fd, &sf) ? 0 : sf.f_type));
+			       "I/O (O_DIRECT); put the file on one that does", path, type);
 }
 
 static int file_init(struct unified_target *t, const struct stat *st0, const struct unified_opts *o)

@@ -203,11 +203,6 @@ void unified_thread_stop(struct unified_engine *e)
 	e->mode = UNIFIED_MODE_KICK;
 }
 
-bool unified_thread_sleeping(struct unified_engine *e)
-{
-	return __atomic_load_n(&e->sleeping, __ATOMIC_RELAXED);
-}
-
 /* Wake the engine thread if it sleeps or is about to (see the top). */
 void unified_thread_wake(struct unified_engine *e)
 {

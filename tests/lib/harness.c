@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The harness state and case runner (see harness.h). */
+#include <string.h>
 #include <stdarg.h>
 #include "harness.h"
 
@@ -20,8 +21,17 @@ void h_fail(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
+static const char *h_only;
+
+void harness_args(int argc, char **argv)
+{
+	h_only = argc > 1 ? argv[1] : NULL;
+}
+
 void h_run(const char *name, void (*fn)(void))
 {
+	if (h_only && !strstr(name, h_only))
+		return;
 	h_case_failed = h_case_skipped = 0;
 	h_case_why[0] = '\0';
 	fn();

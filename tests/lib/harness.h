@@ -26,6 +26,9 @@ extern char h_case_why[512];
 void h_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Run one case and print its PASS/FAIL/SKIP line. */
 void h_run(const char *name, void (*fn)(void));
+/* PROGRAM [SUBSTRING]: RUN() then runs only the cases whose name contains
+ * SUBSTRING (call from main before the RUN()s). */
+void harness_args(int argc, char **argv);
 /* The program's exit status: 1 if a case failed, else 0. */
 int harness_done(void);
 

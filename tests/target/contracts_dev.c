@@ -542,10 +542,6 @@ static void t_item10_capacity_and_write_protect(void)
 	unmount_ext4(&t, mnt);
 }
 
-/* usage: PROGRAM [SUBSTRING]: only the cases whose name contains it */
-static const char *only;
-#define RUN_SEL(fn) do { if (!only || strstr(#fn, only)) RUN(fn); } while (0)
-
 /*
  * Items 3 and 5: registering a 4 KiB-sector device runs one probe read
  * (the direct-I/O alignment rule).  With the device's reads throttled to
@@ -648,15 +644,15 @@ static void t_item11_no_odirect_hint(void)
 
 int main(int argc, char **argv)
 {
-	only = argc > 1 ? argv[1] : NULL;
-	RUN_SEL(t_item1_default_namespace_and_create);
-	RUN_SEL(t_item3_drain_is_bounded);
-	RUN_SEL(t_item3_probe_is_bounded);
-	RUN_SEL(t_item4d_busy_target_does_not_spin);
-	RUN_SEL(t_item10_write_zeroes_fua_flushes);
-	RUN_SEL(t_item10_identify_logs_features);
-	RUN_SEL(t_item10_lba_size_follows_dio_alignment);
-	RUN_SEL(t_item10_capacity_and_write_protect);
-	RUN_SEL(t_item11_no_odirect_hint);
+	harness_args(argc, argv);	/* PROGRAM [SUBSTRING]: only matching cases */
+	RUN(t_item1_default_namespace_and_create);
+	RUN(t_item3_drain_is_bounded);
+	RUN(t_item3_probe_is_bounded);
+	RUN(t_item4d_busy_target_does_not_spin);
+	RUN(t_item10_write_zeroes_fua_flushes);
+	RUN(t_item10_identify_logs_features);
+	RUN(t_item10_lba_size_follows_dio_alignment);
+	RUN(t_item10_capacity_and_write_protect);
+	RUN(t_item11_no_odirect_hint);
 	return harness_done();
 }

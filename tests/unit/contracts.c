@@ -923,32 +923,29 @@ static void t_item12_ring_helpers_clamp(void)
 }
 
 /* usage: PROGRAM [SUBSTRING]: only the cases whose name contains it */
-static const char *only;
-#define RUN_SEL(fn) do { if (!only || strstr(#fn, only)) RUN(fn); } while (0)
-
 int main(int argc, char **argv)
 {
-	only = argc > 1 ? argv[1] : NULL;
-	RUN_SEL(t_item2_fork_child_cannot_take_parent_io);
-	RUN_SEL(t_item2_raw_fork_child_refused);
-	RUN_SEL(t_item2_every_call_refused_in_child);
-	RUN_SEL(t_item2_child_unregister_leaves_child_memory);
-	RUN_SEL(t_item2_region_not_inherited);
-	RUN_SEL(t_item3_enter_returns_eintr);
-	RUN_SEL(t_item4b_shared_flag_cannot_strand_engine);
-	RUN_SEL(t_item4c_full_cq_without_kick);
-	RUN_SEL(t_item5_bad_user_memory_is_efault);
-	RUN_SEL(t_item5_failed_registration_writes_nothing);
-	RUN_SEL(t_item5_failed_default_leaves_no_directory);
-	RUN_SEL(t_item5_concurrent_default_registrations);
-	RUN_SEL(t_item7_zero_counts_refused);
-	RUN_SEL(t_item8_errmsg_is_the_latest_failure);
-	RUN_SEL(t_item8_thread_mode_reports_corrupt_sq);
-	RUN_SEL(t_item8_submit_errors_surface);
-	RUN_SEL(t_item9_dsm_ranges_read_once);
-	RUN_SEL(t_item11_engine_thread_blocks_signals);
-	RUN_SEL(t_item11_kernel_engine_probe_is_real);
-	RUN_SEL(t_item11_user_engine_option_has_effect);
-	RUN_SEL(t_item12_ring_helpers_clamp);
+	harness_args(argc, argv);
+	RUN(t_item2_fork_child_cannot_take_parent_io);
+	RUN(t_item2_raw_fork_child_refused);
+	RUN(t_item2_every_call_refused_in_child);
+	RUN(t_item2_child_unregister_leaves_child_memory);
+	RUN(t_item2_region_not_inherited);
+	RUN(t_item3_enter_returns_eintr);
+	RUN(t_item4b_shared_flag_cannot_strand_engine);
+	RUN(t_item4c_full_cq_without_kick);
+	RUN(t_item5_bad_user_memory_is_efault);
+	RUN(t_item5_failed_registration_writes_nothing);
+	RUN(t_item5_failed_default_leaves_no_directory);
+	RUN(t_item5_concurrent_default_registrations);
+	RUN(t_item7_zero_counts_refused);
+	RUN(t_item8_errmsg_is_the_latest_failure);
+	RUN(t_item8_thread_mode_reports_corrupt_sq);
+	RUN(t_item8_submit_errors_surface);
+	RUN(t_item9_dsm_ranges_read_once);
+	RUN(t_item11_engine_thread_blocks_signals);
+	RUN(t_item11_kernel_engine_probe_is_real);
+	RUN(t_item11_user_engine_option_has_effect);
+	RUN(t_item12_ring_helpers_clamp);
 	return harness_done();
 }

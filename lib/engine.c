@@ -71,6 +71,9 @@ int unified_engine_start(struct unified_ctx *ctx, const struct unified_opts *o)
 					      ctx->cq_entries - 1, ctx->cq_entries, 0, 0 };
 	e->sqes = (void *)((uint8_t *)ctx->region + ctx->off.sq_entries);
 	e->cqes = (void *)((uint8_t *)ctx->region + ctx->off.cq_entries);
+	e->app_cq_producer = e->cq.producer;
+	e->app_cq_consumer = e->cq.consumer;
+	e->app_cq_size = e->cq.size;
 	e->data = ctx->buffers;
 	e->data_size = ctx->data_size;
 

@@ -129,11 +129,12 @@ UNIFIED_EXPORT int unified_kick(struct unified_ctx *ctx)
 	if (ret)
 		return ret;
 	e = &ctx->eng;
-	STAT_ADD(e->stats.kicks, 1);
 	if (e->thread_running) {
+		STAT_ADD(e->app_kicks, 1);	/* not stats: the engine thread writes there */
 		unified_thread_wake(e);
 		return take_pending_err(e);
 	}
+	STAT_ADD(e->stats.kicks, 1);
 	ret = unified_engine_pass(e, 0, NULL);
 	if (ret < 0)
 		return pass_err(ret);
@@ -143,9 +144,9 @@ UNIFIED_EXPORT int unified_kick(struct unified_ctx *ctx)
 /* CQEs ready for the application, clamped: the consumer index is its to corrupt. */
 static uint32_t cq_ready_app(struct unified_engine *e)
 {
-	uint32_t n = unified_load_acquire(e->cq.producer) - unified_load_relaxed(e->cq.consumer);
+	uint32_t n = unified_load_acquire(e->app_cq_producer) - unified_load_relaxed(e->app_cq_consumer);
 
-	return n > e->cq.size ? e->cq.size : n;
+	return n > e->app_cq_size ? e->app_cq_size : n;
 }
 
 /*
@@ -265,8 +266,8 @@ UNIFIED_EXPORT int unified_enter(struct unified_ctx *ctx, uint32_t min_complete,
 		return ret;
 	e = &ctx->eng;
 	deadline = timeout_ms < 0 ? UINT64_MAX : unified_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	if (min_complete > e->cq.size)
-		min_complete = e->cq.size;
+	if (min_complete > e->app_cq_size)
+		min_complete = e->app_cq_size;
 	if (!e->thread_running)
 		return enter_kick_mode(e, min_complete, deadline);
 	ret = unified_kick(ctx);

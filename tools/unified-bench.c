@@ -7,7 +7,7 @@
  *
  *   unified-bench [--target PATH] [--rw randread|randwrite|read|write]
  *                 [--bs BYTES] [--qd N] [--batch N] [--runtime SEC]
- *                 [--size BYTES] [--mode kick|thread] [--spin-us N]
+ *                 [--size BYTES] [--mode kick|thread] [--spin-us N] [--enter-spin-us N]
  *                 [--iopoll] [--prefill] [--baseline] [--sqpoll-baseline]
  *                 [--baselines LIST] [--baseline-only] [--sqpoll-idle-ms N]
  *                 [--sqpoll-cpu N] [--interleave N] [--seed N] [--json]
@@ -446,7 +446,11 @@ static void usage(FILE *f)
 		"                    size of a file created for a missing target (default 1 GiB)\n"
 		"  --mode kick|thread  libunified engine mode (default kick)\n"
 		"  --spin-us N       thread mode: engine busy-polls N us before sleeping\n"
-		"                    (default: the library's: 50, 2 on <= 2 CPUs)\n"
+		"                    (default: the library's: 50; on <= 2 CPUs 10 with\n"
+		"                    nothing in flight, 2 with I/O in flight)\n"
+		"  --enter-spin-us N thread mode: unified_enter() polls the CQ at most N us\n"
+		"                    while the engine is awake, before it sleeps (default:\n"
+		"                    the library's, 50)\n"
 		"  --iopoll          polled completions (NVMe target with poll queues)\n"
 		"  --prefill         write the span once before measuring (reads of a sparse\n"
 		"                    file's holes never reach the disk)\n"
@@ -614,6 +618,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "interleave", required_argument, NULL, 'I' },
 		{ "spin-us", required_argument, NULL, 'W' },
+		{ "enter-spin-us", required_argument, NULL, 'E' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -730,6 +735,12 @@ int main(int argc, char **argv)
 		case 'W':
 			if (parse_u32(optarg, &cfg.spin_us, 1, 10000000)) {
 				fprintf(stderr, "--spin-us must be 1 .. 10000000\n");
+				return 2;
+			}
+			break;
+		case 'E':
+			if (parse_u32(optarg, &cfg.enter_spin_us, 1, 10000000)) {
+				fprintf(stderr, "--enter-spin-us must be 1 .. 10000000\n");
 				return 2;
 			}
 			break;

@@ -33,6 +33,7 @@ struct bench_cfg {
 	uint64_t size;		/* span requested, 0 = whole target */
 	uint32_t mode;		/* enum unified_engine_mode */
 	uint32_t spin_us;	/* thread mode idle spin, 0 = library default */
+	uint32_t enter_spin_us;	/* thread mode unified_enter() CQ polling, 0 = library default */
 	uint32_t baselines;	/* bit k: unified-bench's engine_table[k] runs */
 	uint32_t sqpoll_idle_ms;	/* SQPOLL baseline: sq_thread_idle */
 	int sqpoll_cpu;		/* SQPOLL baseline: sq_thread_cpu, -1 = not pinned */

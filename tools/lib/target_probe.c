@@ -20,6 +20,7 @@ static void set_opts(const struct bench_cfg *c, uint32_t mode, struct unified_op
 	memset(o, 0, sizeof(*o));
 	o->mode = mode;
 	o->idle_spin_us = c->spin_us;
+	o->enter_spin_us = c->enter_spin_us;
 	if (c->iopoll)
 		o->flags |= UNIFIED_OPT_IOPOLL;
 	/* A missing file is created (sparse), like the default namespace. */

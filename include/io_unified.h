@@ -21,7 +21,13 @@
  *   | CQEs               |  cq_entries x 64 B (struct io_unified_cqe)
  *   +--------------------+ page aligned
  *   | data buffers       |  buffer_entries x buffer_entry_size
+ *   +--------------------+ page aligned  (ABI 2, only with reg.net_ptr)
+ *   | network rings      |  FILL, RX, TX, COMPLETION headers (4 KiB each),
+ *   |                    |  then their entries (struct io_unified_net_*)
  *   +--------------------+
+ *
+ * The network part follows the buffers, so the NVMe rings and the buffer
+ * area sit where ABI 1 put them, with or without it.
  *
  * Rules every implementation follows:
  *  - Data is addressed by offset into the buffer area (buf_offset, dma_addr),
@@ -49,7 +55,9 @@ extern "C" {
 #define IORING_REGISTER_UNIFIED_IFQ	64
 #define IORING_UNREGISTER_UNIFIED_IFQ	65
 
-#define IO_UNIFIED_ABI_VERSION		1
+/* 2: the optional network rings (reg.net_ptr).  Version 1 programs, which
+ * leave that field zero, are served exactly as before. */
+#define IO_UNIFIED_ABI_VERSION		2
 
 /* Size of each ring header page in the region. */
 #define IO_UNIFIED_RING_HDR_SIZE	4096u
@@ -214,7 +222,9 @@ struct io_unified_offsets {
 	__u64	sq_entries;
 	__u64	cq_entries;
 	__u64	buffers;
-	__u64	__resv[3];
+	__u64	net;		/* ABI 2: the network part (its FILL ring header),
+				 * 0 when reg.net_ptr was 0 */
+	__u64	__resv[2];
 };
 
 /* Registration: IORING_REGISTER_UNIFIED_IFQ's argument, and unified_register()'s. */
@@ -228,7 +238,9 @@ struct io_unified_reg {
 	__u32	flags;			/* IO_UNIFIED_REG_* */
 	__u32	__resv0;		/* must be zero */
 	struct io_unified_offsets offsets;	/* out */
-	__u64	__resv[4];		/* must be zero */
+	__u64	net_ptr;		/* ABI 2: pointer to a struct io_unified_net_reg
+					 * to add the network rings; 0 = none */
+	__u64	__resv[3];		/* must be zero */
 };
 
 /*
@@ -240,6 +252,87 @@ struct io_unified_reg {
  */
 #define IO_UNIFIED_REG_F_PROBE		(1u << 0)
 #define IO_UNIFIED_REG_F_MASK		0u
+
+/*
+ * The network part (ABI 2): AF_XDP's four rings over the same data buffers.
+ *
+ *   FILL        application -> network: __u64 buffer offsets given to receive
+ *   RX          network -> application: struct io_unified_net_desc
+ *   TX          application -> network: struct io_unified_net_desc
+ *   COMPLETION  network -> application: struct io_unified_net_comp
+ *
+ * Same ring header, indices and ordering rules as the NVMe rings.  Buffers
+ * are named by their offset in the buffer area and always whole: a FILL
+ * entry is a multiple of buffer_entry_size.  A buffer belongs to exactly
+ * one party at a time: the application, the receive side (from FILL until
+ * the RX entry that returns it), an NVMe command in flight, or a send in
+ * flight (from TX until its COMPLETION entry).
+ */
+struct io_unified_net_reg {
+	__u32	fill_entries;	/* power of two, 1..IO_UNIFIED_MAX_ENTRIES */
+	__u32	rx_entries;	/* the same, for each ring */
+	__u32	tx_entries;
+	__u32	comp_entries;
+	__u32	max_conns;	/* connection table, 1..65536; 0 = 1024 */
+	__u32	flags;		/* IO_UNIFIED_NET_* (none defined: must be 0) */
+	__u64	__resv[3];	/* must be zero */
+	/* out: offsets in the region */
+	__u64	fill_ring;
+	__u64	rx_ring;
+	__u64	tx_ring;
+	__u64	comp_ring;
+	__u64	fill_desc;	/* fill_entries x __u64 */
+	__u64	rx_desc;	/* rx_entries x struct io_unified_net_desc */
+	__u64	tx_desc;	/* tx_entries x struct io_unified_net_desc */
+	__u64	comp_desc;	/* comp_entries x struct io_unified_net_comp */
+};
+
+/*
+ * RX and TX descriptor, 64 bytes.
+ * RX: @addr/@len are received bytes (a TCP stream's next bytes, or one UDP
+ * datagram).  An entry without IO_UNIFIED_NET_RX_MORE returns the buffer
+ * holding @addr to the application; with it the receive side keeps the
+ * buffer and appends the connection's next bytes right after @len.  Entries
+ * that carry no bytes have @len 0 and @addr IO_UNIFIED_NET_NO_ADDR unless
+ * they return a buffer.  @peer: the remote address (NEW_CONN, UDP), else 0.
+ * TX: @addr/@len the bytes to send on connection @conn; @user_data, @peer,
+ * @error and unknown @flags must be 0.
+ */
+struct io_unified_net_desc {
+	__u64	addr;		/* buffer-area offset */
+	__u32	len;		/* bytes */
+	__u32	conn;		/* connection id (IO_UNIFIED_NET_NO_CONN: none) */
+	__u64	user_data;	/* RX: the connection's user_data */
+	__u32	flags;		/* IO_UNIFIED_NET_RX_* / IO_UNIFIED_NET_TX_* */
+	__s32	error;		/* RX with IO_UNIFIED_NET_RX_ERROR: -errno */
+	__u16	peer_family;	/* AF_INET, AF_INET6 or 0 */
+	__u16	peer_port;	/* host byte order */
+	__u32	__resv0;
+	__u8	peer_addr[16];	/* IPv4 in the first 4 bytes */
+	__u64	__resv1;
+};
+
+/* Completion of a TX descriptor, 16 bytes: the buffer is the application's
+ * again.  @error is 0 with @len the bytes sent, or -errno (a refused
+ * descriptor: -EINVAL, -EBADF for an unknown connection, -EBUSY for a
+ * buffer the application does not own; a failed send: its errno). */
+struct io_unified_net_comp {
+	__u64	addr;
+	__u32	len;
+	__s32	error;
+};
+
+#define IO_UNIFIED_NET_NO_CONN		0xffffffffu
+#define IO_UNIFIED_NET_NO_ADDR		(~0ull)
+
+#define IO_UNIFIED_NET_RX_MORE		(1u << 0)	/* the receive side keeps the buffer */
+#define IO_UNIFIED_NET_RX_NEW_CONN	(1u << 1)	/* @conn was accepted on listener @user_data's socket */
+#define IO_UNIFIED_NET_RX_EOF		(1u << 2)	/* the peer closed: last entry of @conn */
+#define IO_UNIFIED_NET_RX_ERROR		(1u << 3)	/* @error: last entry of @conn, or a refused FILL entry */
+#define IO_UNIFIED_NET_RX_TRUNC		(1u << 4)	/* UDP: the datagram was longer than the buffer */
+#define IO_UNIFIED_NET_RX_CLOSED	(1u << 5)	/* closed by unified_net_close(): last entry */
+
+#define IO_UNIFIED_NET_TX_MASK		0u		/* no TX flags yet */
 
 /* NVMe opcodes the engines know by name (others pass through on NVMe). */
 #define IO_UNIFIED_NVME_CMD_FLUSH	0x00
@@ -276,6 +369,14 @@ IO_UNIFIED_ASSERT(sizeof(struct io_unified_region_desc) == 64, "region desc size
 IO_UNIFIED_ASSERT(sizeof(struct io_unified_offsets) == 64, "offsets size");
 IO_UNIFIED_ASSERT(sizeof(struct io_unified_reg) == 136, "reg size");
 IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_reg, offsets) == 40, "reg offsets");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_reg, net_ptr) == 104, "reg net_ptr");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_offsets, net) == 40, "offsets net");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_reg) == 112, "net reg size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_reg, fill_ring) == 48, "net reg out");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_desc) == 64, "net desc size");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_desc, flags) == 24, "net desc flags");
+IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_desc, peer_addr) == 40, "net desc peer");
+IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_comp) == 16, "net comp size");
 #undef IO_UNIFIED_ASSERT
 
 #ifdef __cplusplus

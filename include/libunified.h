@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "io_unified.h"
 
 #ifdef __cplusplus
@@ -598,6 +599,157 @@ int unified_kernel_engine_available(void);
 
 /** unified_version() - library version string, such as "0.1.0". */
 const char *unified_version(void);
+
+/* ------------------------------------------------------------------------
+ * The network rings (ABI 2; docs/network.md).  Registered with reg.net_ptr
+ * pointing to a struct io_unified_net_reg.  The application produces FILL
+ * and TX and consumes RX and COMPLETION, with the same helpers' rules as
+ * the NVMe rings (reserve, fill, submit; peek, read, release).  The library
+ * serves them in its engine passes: in kick mode during unified_kick() and
+ * unified_enter(), in thread mode on the engine thread (call unified_kick()
+ * after producing FILL or TX entries, as after SQEs).  With the network
+ * rings, unified_enter() also returns as soon as RX or COMPLETION entries
+ * are waiting, and waits for network events when no NVMe command is in
+ * flight.
+ */
+
+/* The application's views of the four rings. */
+struct unified_net_rings {
+	struct unified_ring_view fill;	/* we produce: __u64 buffer offsets */
+	struct unified_ring_view rx;	/* we consume: struct io_unified_net_desc */
+	struct unified_ring_view tx;	/* we produce: struct io_unified_net_desc */
+	struct unified_ring_view comp;	/* we consume: struct io_unified_net_comp */
+};
+
+/* Network counters (unified_net_get_stats()). */
+struct unified_net_stats {
+	uint64_t rx_bytes;	/* bytes announced on RX */
+	uint64_t tx_bytes;	/* bytes sent */
+	uint64_t accepted;	/* connections accepted */
+	uint64_t udp_dropped;	/* datagrams the open UDP sockets' queues dropped */
+	uint64_t fill_refused;	/* FILL entries refused (RX error entries) */
+	uint64_t tx_refused;	/* TX entries refused (COMPLETION errors) */
+	uint64_t copied_bytes;	/* payload bytes the library copied: always 0 */
+	uint32_t conns;		/* open connections and listeners */
+	uint32_t fill_buffers;	/* FILL buffers not yet given to a connection */
+	const char *provider;	/* "io_uring sockets" */
+};
+
+/**
+ * unified_net_listen() - open a listening TCP socket (@type SOCK_STREAM) or
+ * a bound UDP socket (SOCK_DGRAM) on @sa (AF_INET or AF_INET6, @len its
+ * size; SO_REUSEADDR is set) with @user_data, which every RX entry of the
+ * socket and, for TCP, of each accepted connection carries.  Its id goes to
+ * *@conn.  Accepted connections are announced by RX entries with
+ * IO_UNIFIED_NET_RX_NEW_CONN.  Return 0, -EINVAL (no network rings, NULL
+ * arguments, another @type), -EAFNOSUPPORT, -EMFILE (max_conns open), or
+ * the errno of socket(2), bind(2) or listen(2).
+ */
+int unified_net_listen(struct unified_ctx *ctx, int type, const struct sockaddr *sa, socklen_t len,
+		       uint64_t user_data, uint32_t *conn);
+
+/**
+ * unified_net_connect() - connect a TCP (SOCK_STREAM) or UDP (SOCK_DGRAM)
+ * socket to @sa; it receives like an accepted connection and TX entries
+ * send on it.  connect(2) runs in the calling thread.  Return as
+ * unified_net_listen(), with connect(2)'s errno.
+ */
+int unified_net_connect(struct unified_ctx *ctx, int type, const struct sockaddr *sa,
+			socklen_t len, uint64_t user_data, uint32_t *conn);
+
+/**
+ * unified_net_close() - close connection or listener @conn: no new
+ * operations, the ones in flight end, then one last RX entry with
+ * IO_UNIFIED_NET_RX_CLOSED (returning a held buffer).  The id stays
+ * reserved until that entry is published.  Return 0, or -EBADF for an id
+ * that is not open.
+ */
+int unified_net_close(struct unified_ctx *ctx, uint32_t conn);
+
+/** unified_net_local_addr() - getsockname(2) of @conn.  Return 0, -EBADF, -EINVAL. */
+int unified_net_local_addr(struct unified_ctx *ctx, uint32_t conn, struct sockaddr *sa,
+			   socklen_t *len);
+
+/** unified_net_rings_init() - views of the four network rings.  Return 0 or -EINVAL. */
+int unified_net_rings_init(struct unified_ctx *ctx, struct unified_net_rings *r);
+
+/** unified_net_get_stats() - copy the network counters.  Return 0 or -EINVAL. */
+int unified_net_get_stats(const struct unified_ctx *ctx, struct unified_net_stats *st);
+
+/* Generic ring helpers for the network rings (same rules as the SQ/CQ ones). */
+
+/** unified_ring_reserve() - producer: @nb consecutive slots or 0 (all or nothing). */
+UNIFIED_INLINE uint32_t unified_ring_reserve(struct unified_ring_view *r, uint32_t nb, uint32_t *idx)
+{
+	uint32_t free_entries = r->cached_cons - r->cached_prod;
+
+	if (free_entries < nb || free_entries > r->size) {
+		r->cached_cons = unified_load_acquire(r->consumer) + r->size;
+		free_entries = r->cached_cons - r->cached_prod;
+		if (free_entries > r->size) {
+			r->cached_cons = r->cached_prod;
+			return 0;
+		}
+	}
+	if (free_entries < nb)
+		return 0;
+	*idx = r->cached_prod;
+	r->cached_prod += nb;
+	return nb;
+}
+
+/** unified_ring_submit() - producer: publish @nb reserved and written slots. */
+UNIFIED_INLINE void unified_ring_submit(struct unified_ring_view *r, uint32_t nb)
+{
+	unified_store_release(r->producer, *r->producer + nb);
+}
+
+/** unified_ring_peek() - consumer: up to @nb entries ready, first index in *@idx. */
+UNIFIED_INLINE uint32_t unified_ring_peek(struct unified_ring_view *r, uint32_t nb, uint32_t *idx)
+{
+	uint32_t entries = r->cached_prod - r->cached_cons;
+
+	if (entries == 0 || entries > r->size) {
+		r->cached_prod = unified_load_acquire(r->producer);
+		entries = r->cached_prod - r->cached_cons;
+		if (entries > r->size) {
+			r->cached_prod = r->cached_cons;
+			return 0;
+		}
+	}
+	if (entries > nb)
+		entries = nb;
+	if (entries) {
+		*idx = r->cached_cons;
+		r->cached_cons += entries;
+	}
+	return entries;
+}
+
+/** unified_ring_release() - consumer: hand @nb peeked entries back. */
+UNIFIED_INLINE void unified_ring_release(struct unified_ring_view *r, uint32_t nb)
+{
+	unified_store_release(r->consumer, *r->consumer + nb);
+}
+
+/** unified_fill_addr() - the FILL slot at @idx. */
+UNIFIED_INLINE uint64_t *unified_fill_addr(struct unified_ring_view *r, uint32_t idx)
+{
+	return &((uint64_t *)r->entries)[idx & r->mask];
+}
+
+/** unified_net_desc() - the RX or TX descriptor at @idx. */
+UNIFIED_INLINE struct io_unified_net_desc *unified_net_desc(struct unified_ring_view *r, uint32_t idx)
+{
+	return &((struct io_unified_net_desc *)r->entries)[idx & r->mask];
+}
+
+/** unified_comp_entry() - the COMPLETION entry at @idx. */
+UNIFIED_INLINE const struct io_unified_net_comp *unified_comp_entry(struct unified_ring_view *r,
+								    uint32_t idx)
+{
+	return &((const struct io_unified_net_comp *)r->entries)[idx & r->mask];
+}
 
 #ifdef __cplusplus
 }

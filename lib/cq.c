@@ -66,6 +66,8 @@ static void cmd_release(struct unified_engine *e, struct unified_cmd *cmd)
 /* Write the CQE for a finished command, or queue it until the CQ has room. */
 void unified_cmd_finish(struct unified_engine *e, struct unified_cmd *cmd)
 {
+	if (cmd->net_held)
+		unified_net_nvme_put(e, cmd);	/* the device is done with the buffers */
 	if (!e->done_count && unified_cq_free(e, 0)) {
 		cq_write(e, cmd);
 		cmd_release(e, cmd);

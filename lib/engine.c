@@ -120,7 +120,10 @@ void unified_engine_stop(struct unified_ctx *ctx)
 
 	unified_thread_stop(e);
 	if (e->ring_ready) {
+		unified_net_stop(e);	/* shut the sockets: their operations end */
 		if (unified_engine_drain(e) == -ETIMEDOUT)
+			ctx->leak_on_free = true;
+		if (unified_net_drain(e))
 			ctx->leak_on_free = true;
 		io_uring_queue_exit(&e->ring);
 		e->ring_ready = false;
@@ -139,4 +142,9 @@ void unified_engine_stop(struct unified_ctx *ctx)
 	free(e->done);
 	e->cmds = NULL;
 	e->done = NULL;
+	if (ctx->leak_on_free && e->net) {
+		unified_keep(e->net);	/* UDP message headers may still be in use */
+		e->net = NULL;
+	}
+	unified_net_free(e);
 }

@@ -28,7 +28,13 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 
 	unified_cq_flush_done(e);
 	ret = unified_sq_consume(e, &taken, max);
-	if (want && e->inflight > e->done_count) {
+	if (e->net)
+		*published |= unified_net_pass(e);	/* FILL, TX, receives to post */
+	if (want && e->net && e->net->ops_inflight && !unified_net_app_ready(e)) {
+		/* Network rings: any event may be what the caller waits for,
+		 * so the wait ends at the first io_uring completion. */
+		wait_nr = 1;
+	} else if (want && e->inflight > e->done_count) {
 		/* CQEs written (published or not) and not yet consumed. */
 		uint32_t ready = e->cq.cached_prod - unified_load_relaxed(e->cq.consumer);
 		uint32_t busy = e->inflight - e->done_count;
@@ -39,11 +45,17 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 		if (ts && (e->ring.flags & IORING_SETUP_IOPOLL))
 			wait_nr = 0;
 	}
-	if (e->inflight > e->done_count || io_uring_sq_ready(&e->ring))
+	if (e->inflight > e->done_count || io_uring_sq_ready(&e->ring) || wait_nr)
 		sret = unified_uring_submit(e, wait_nr, ts);
 	reaped = unified_uring_reap(e);
 	unified_cq_flush_done(e);
 	*published |= unified_cq_publish(e);
+	if (e->net) {
+		/* Publish what the completions brought, post the next receives. */
+		*published |= unified_net_pass(e);
+		if (io_uring_sq_ready(&e->ring))
+			unified_uring_submit(e, 0, NULL);
+	}
 	if (ret < 0)
 		return ret;
 	if (sret == -EINTR)
@@ -180,11 +192,11 @@ static int enter_kick_mode(struct unified_engine *e, uint32_t min_complete, uint
 		if (ret)
 			return ret;
 		ready = cq_ready_app(e);
-		if (ready >= min_complete)
+		if (ready >= min_complete || (e->net && unified_net_app_ready(e)))
 			return (int)ready;
 		/* Nothing in flight and nothing queued means waiting would
 		 * never end; report what is there. */
-		if (n == 0 && e->inflight == e->done_count)
+		if (n == 0 && e->inflight == e->done_count && !(e->net && e->net->ops_inflight))
 			return (int)ready;
 		if (deadline != UINT64_MAX && unified_now_ns() >= deadline)
 			return unified_set_err(ETIME, "timed out with %u of %u completions", ready,
@@ -214,7 +226,7 @@ static int enter_thread_mode(struct unified_engine *e, uint32_t min_complete, ui
 		       !__atomic_load_n(&e->sleeping, __ATOMIC_RELAXED)) {
 			uint64_t now;
 
-			if (cq_ready_app(e) >= min_complete) {
+			if (cq_ready_app(e) >= min_complete || (e->net && unified_net_app_ready(e))) {
 				got = true;
 				break;
 			}
@@ -234,7 +246,7 @@ static int enter_thread_mode(struct unified_engine *e, uint32_t min_complete, ui
 		/* Full barrier pairs with the engine's in unified_app_wake(). */
 		unified_smp_mb();
 		ready = cq_ready_app(e);
-		if (ready >= min_complete) {
+		if (ready >= min_complete || (e->net && unified_net_app_ready(e))) {
 			__atomic_store_n(&e->app_waiting, 0, __ATOMIC_RELAXED);
 			return (int)ready;
 		}

@@ -24,6 +24,7 @@
 #include <liburing.h>
 #include "libunified.h"
 #include "uapi_compat.h"
+#include "net.h"
 
 #define UNIFIED_EXPORT __attribute__((visibility("default")))
 
@@ -72,6 +73,8 @@ struct unified_cmd {
 	uint8_t admin;
 	int16_t tgt_slot;	/* a target resource held by the command, -1 if none;
 				 * the target's release() runs when it is >= 0 */
+	uint8_t net_held;	/* counted in the network's nvme_refs (net.c) */
+	uint32_t net_len;	/* the buffer range counted there */
 	uint32_t next_free;
 };
 
@@ -200,6 +203,7 @@ struct unified_engine {
 	int first_err;		/* the first engine error, for unified_unregister() */
 
 	struct unified_stats stats;	/* written by whoever runs passes */
+	struct unified_net *net;	/* the network rings, NULL without them (net.c) */
 
 	/*
 	 * The words both threads touch, on a cache line of their own: private
@@ -243,6 +247,7 @@ struct unified_ctx {
 	uint64_t token;		/* owner token at registration (register.c) */
 	pid_t owner;
 	struct io_unified_offsets off;
+	struct io_unified_net_reg net_reg;	/* private copy of *reg.net_ptr (read once) */
 	uint32_t sq_entries, cq_entries, buf_entries, buf_size;
 	uint8_t *buffers;
 	uint64_t data_size;
@@ -260,7 +265,7 @@ struct unified_ctx {
 int unified_ctx_check(const struct unified_ctx *ctx, const char *fn);
 
 /* region.c */
-int unified_layout(struct io_unified_reg *reg, uint64_t *total);
+int unified_layout(struct io_unified_reg *reg, struct io_unified_net_reg *net, uint64_t *total);
 int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 		       struct io_unified_region_desc *desc);
 void unified_region_unmap(struct unified_ctx *ctx);
@@ -298,6 +303,10 @@ uint32_t unified_uring_reap(struct unified_engine *e);
 void unified_uring_arm_doorbell(struct unified_engine *e);
 void unified_engine_note_err(struct unified_engine *e, int err, bool sticky);
 void unified_uring_cancel_all(struct unified_engine *e);
+
+/* net.c: NVMe commands and the network's buffer ownership */
+int unified_net_nvme_take(struct unified_engine *e, struct unified_cmd *cmd);
+void unified_net_nvme_put(struct unified_engine *e, struct unified_cmd *cmd);
 
 /* wake.c */
 int unified_thread_prepare(struct unified_engine *e);

@@ -34,7 +34,54 @@ static bool is_pow2(uint32_t v)
  * Check the geometry in @reg and compute the offsets of every region part.
  * Nothing is written to @reg unless every check passes.
  */
-int unified_layout(struct io_unified_reg *reg, uint64_t *total)
+static int net_ring_entries(uint32_t *v, uint32_t def, const char *name)
+{
+	if (!*v)
+		*v = def;
+	if (!is_pow2(*v) || *v > IO_UNIFIED_MAX_ENTRIES)
+		return unified_set_err(EINVAL, "net %s %u must be a power of two in 1..%u", name, *v,
+				       IO_UNIFIED_MAX_ENTRIES);
+	return 0;
+}
+
+/* Check the network geometry in @net and place its rings from @start. */
+static int net_layout(struct io_unified_net_reg *net, uint64_t start, uint64_t *end)
+{
+	uint64_t o;
+	int ret;
+
+	if (net->flags)
+		return unified_set_err(EINVAL, "net flags 0x%x: none are defined", net->flags);
+	if (net->__resv[0] || net->__resv[1] || net->__resv[2])
+		return unified_set_err(EINVAL, "io_unified_net_reg reserved fields must be zero");
+	if ((ret = net_ring_entries(&net->fill_entries, 1024, "fill_entries")) ||
+	    (ret = net_ring_entries(&net->rx_entries, 1024, "rx_entries")) ||
+	    (ret = net_ring_entries(&net->tx_entries, 1024, "tx_entries")) ||
+	    (ret = net_ring_entries(&net->comp_entries, 1024, "comp_entries")))
+		return ret;
+	if (!net->max_conns)
+		net->max_conns = 1024;
+	if (net->max_conns > 65536)
+		return unified_set_err(EINVAL, "net max_conns %u is over 65536", net->max_conns);
+	o = align_up(start, PAGE_4K);
+	net->fill_ring = o;
+	net->rx_ring = o + IO_UNIFIED_RING_HDR_SIZE;
+	net->tx_ring = o + 2 * IO_UNIFIED_RING_HDR_SIZE;
+	net->comp_ring = o + 3 * IO_UNIFIED_RING_HDR_SIZE;
+	o += 4 * IO_UNIFIED_RING_HDR_SIZE;
+	net->fill_desc = o;
+	o = align_up(o + (uint64_t)net->fill_entries * sizeof(__u64), PAGE_4K);
+	net->rx_desc = o;
+	o = align_up(o + (uint64_t)net->rx_entries * sizeof(struct io_unified_net_desc), PAGE_4K);
+	net->tx_desc = o;
+	o = align_up(o + (uint64_t)net->tx_entries * sizeof(struct io_unified_net_desc), PAGE_4K);
+	net->comp_desc = o;
+	o = align_up(o + (uint64_t)net->comp_entries * sizeof(struct io_unified_net_comp), PAGE_4K);
+	*end = o;
+	return 0;
+}
+
+int unified_layout(struct io_unified_reg *reg, struct io_unified_net_reg *net, uint64_t *total)
 {
 	struct io_unified_offsets off = { 0 };
 	/* Default CQ: twice the SQ (room for completions while the SQ refills),
@@ -45,8 +92,10 @@ int unified_layout(struct io_unified_reg *reg, uint64_t *total)
 
 	if (reg->flags & ~IO_UNIFIED_REG_F_MASK)
 		return unified_set_err(EINVAL, "reg.flags 0x%x has unknown bits", reg->flags);
-	if (reg->__resv0 || reg->__resv[0] || reg->__resv[1] || reg->__resv[2] || reg->__resv[3])
+	if (reg->__resv0 || reg->__resv[0] || reg->__resv[1] || reg->__resv[2])
 		return unified_set_err(EINVAL, "reg reserved fields must be zero");
+	if (!reg->net_ptr != !net)
+		return unified_set_err(EINVAL, "reg.net_ptr: internal mismatch");
 	if (!is_pow2(reg->sq_entries) || reg->sq_entries > IO_UNIFIED_MAX_ENTRIES)
 		return unified_set_err(EINVAL, "sq_entries %u must be a power of two in 1..%u",
 				       reg->sq_entries, IO_UNIFIED_MAX_ENTRIES);
@@ -79,6 +128,15 @@ int unified_layout(struct io_unified_reg *reg, uint64_t *total)
 	if (reg->buffer_entry_size > PAGE_4K)
 		off.buffers = align_up(off.buffers, reg->buffer_entry_size);
 	*total = off.buffers + data;
+	if (net) {
+		struct io_unified_net_reg nl = *net;
+		int ret = net_layout(&nl, *total, total);
+
+		if (ret)
+			return ret;
+		*net = nl;
+		off.net = nl.fill_ring;
+	}
 	reg->cq_entries = cq;
 	reg->offsets = off;
 	return 0;
@@ -179,7 +237,7 @@ int unified_region_map(struct unified_ctx *ctx, struct io_unified_reg *reg,
 	if ((desc->flags & IO_UNIFIED_REGION_NUMA) && !numa_node_exists(desc->numa_node))
 		return unified_set_err(ENODEV, "NUMA node %d does not exist", desc->numa_node);
 
-	ret = unified_layout(reg, &total);
+	ret = unified_layout(reg, reg->net_ptr ? &ctx->net_reg : NULL, &total);
 	if (ret)
 		return ret;
 	if (total > SIZE_MAX / 2)
@@ -281,6 +339,8 @@ void unified_region_init_rings(struct unified_ctx *ctx)
 	struct io_unified_ring *cq = (void *)((uint8_t *)ctx->region + ctx->off.cq_ring);
 
 	memset(ctx->region, 0, ctx->off.buffers);
+	if (ctx->off.net)
+		unified_net_init_rings(ctx);
 	sq->ring_entries = ctx->sq_entries;
 	sq->ring_mask = ctx->sq_entries - 1;
 	cq->ring_entries = ctx->cq_entries;

@@ -97,7 +97,7 @@ static int probe_kernel_engine(int ring_fd)
 	memset(&reg, 0, sizeof(reg));
 	reg.flags = IO_UNIFIED_REG_F_PROBE;
 	r = syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_UNIFIED_IFQ, &reg, 1);
-	return r == IO_UNIFIED_ABI_VERSION ? 1 : 0;
+	return r >= 1 && r <= IO_UNIFIED_ABI_VERSION ? 1 : 0;	/* every version serves the NVMe rings */
 }
 
 UNIFIED_EXPORT int unified_kernel_engine_available(void)
@@ -255,12 +255,18 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	 * until nothing can (unified_region_init_rings()), and the engine
 	 * thread, if any, waits at its gate until then. */
 	ret = copy_path(ctx, reg->nvme_dev_path);
+	if (!ret && reg->net_ptr) {
+		/* Read once into private memory; written back on success only. */
+		memcpy(&ctx->net_reg, (const void *)(uintptr_t)reg->net_ptr, sizeof(ctx->net_reg));
+	}
 	if (!ret)
 		ret = unified_region_map(ctx, reg, desc);
 	if (!ret)
 		ret = unified_buffers_init(ctx);
 	if (!ret)
 		ret = unified_engine_start(ctx, opts);
+	if (!ret && reg->net_ptr)
+		ret = unified_net_start(ctx, &ctx->net_reg);
 	if (!ret && !(opts->flags & UNIFIED_OPT_USER_ENGINE))
 		ctx->kernel_engine = probe_kernel_engine(ctx->eng.ring.ring_fd);
 	if (!ret) {
@@ -280,6 +286,8 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 		return ret;
 	}
 	e = &ctx->eng;
+	if (reg->net_ptr)
+		memcpy((void *)(uintptr_t)reg->net_ptr, &ctx->net_reg, sizeof(ctx->net_reg));
 	unified_target_commit(&ctx->eng.tgt);	/* from now on a created target file stays */
 	ctx->info.kind = e->tgt.kind;
 	ctx->info.nsid = e->tgt.nsid;

@@ -44,6 +44,7 @@ static void cmd_init(struct unified_cmd *cmd, const struct io_unified_sqe *s)
 	cmd->opcode = s->nvme_cmd.opcode;
 	cmd->admin = !!(s->flags & IO_UNIFIED_SQE_F_ADMIN);
 	cmd->tgt_slot = -1;
+	cmd->net_held = 0;
 }
 
 /*
@@ -106,7 +107,16 @@ int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max)
 					   -ECANCELED);
 			STAT_ADD(e->stats.aborted, 1);
 		} else if (!unified_validate(e, cmd, &snap)) {
-			int r = e->tgt.ops->submit(e, cmd, &snap);
+			int r;
+
+			/* With network rings, a buffer the receive side or a
+			 * send holds is not the application's to name. */
+			if (e->net && cmd->len && unified_net_nvme_take(e, cmd)) {
+				unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC,
+						   IO_UNIFIED_SC_INVALID_FIELD, -EBUSY);
+				goto taken;
+			}
+			r = e->tgt.ops->submit(e, cmd, &snap);
 
 			if (r == -EBUSY && !cmd->pending) {
 				/* Target out of resources: retry this SQE once
@@ -117,6 +127,7 @@ int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max)
 			if (r < 0 && !cmd->status)
 				unified_cmd_status(cmd, IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INTERNAL, r);
 		}
+taken:
 		e->free_head = cmd->next_free;
 		e->inflight++;
 		e->sq.cached_cons++;

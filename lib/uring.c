@@ -128,6 +128,10 @@ uint32_t unified_uring_reap(struct unified_engine *e)
 			e->doorbell_armed = false;
 			continue;
 		}
+		if ((cqe->user_data & ~UD_NET_SLOT_MASK & ~(0xffull << UD_NET_OP_SHIFT)) == UD_NET) {
+			unified_net_complete(e, cqe);
+			continue;
+		}
 		if (cqe->user_data >= e->ncmds)
 			continue;	/* UD_CANCEL */
 		{

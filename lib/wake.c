@@ -63,6 +63,8 @@ static bool can_progress(struct unified_engine *e)
 {
 	if (io_uring_cq_ready(&e->ring))
 		return true;
+	if (e->net && unified_net_has_work(e))
+		return true;
 	if (e->done_count)
 		return unified_cq_free(e, 0) > 0;
 	if (e->sq_blocked)

@@ -7,9 +7,11 @@
 #       unit      build/tests/unit/*            (unit tests: layout, rings, buffers, validate,
 #                                               the issue-6 contracts) and tests/lint.sh
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
+#       net       build/tests/net/*             (network rings: TCP/UDP over loopback in a private
+#                                               network namespace and over veth; root)
 #       examples  build/examples/seed_flow      (on the embedded default namespace file)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
-#       asan      build-asan/tests/{unit,target}/* and build-asan/tests/stress/fuzz_sqe
+#       asan      build-asan/tests/{unit,target,net}/* and build-asan/tests/stress/fuzz_sqe
 #       tsan      build-tsan/tests/stress/tsan_rings
 #       fuzz      build/tests/stress/fuzz_sqe
 #       libfuzzer tests/fuzz/run.sh             (libFuzzer harnesses, 20 s each; needs clang)
@@ -35,7 +37,7 @@ usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target examples install asan tsan fuzz libfuzzer qemu)
+ALL_TIERS=(unit target net examples install asan tsan fuzz libfuzzer qemu)
 build=1
 tiers=()
 while (($#)); do
@@ -115,7 +117,7 @@ run_make() {   # run_make KEY make-args...
 
 if ((build)); then
     echo "=== build"
-    if selected unit || selected target || selected examples || selected install || selected fuzz; then
+    if selected unit || selected target || selected net || selected examples || selected install || selected fuzz; then
         run_make all -j"$jobs" all
     fi
     if selected asan; then
@@ -228,6 +230,10 @@ for tier in "${ALL_TIERS[@]}"; do
         fi
         needs_build target all && run_dir target harness build/tests/target
         ;;
+    net)
+        tier_header net "build/tests/net/* (network namespaces and veth: root, else the cases SKIP)"
+        needs_build net all && run_dir net harness build/tests/net
+        ;;
     examples)
         tier_header examples "build/examples/seed_flow on the embedded default namespace"
         if needs_build examples all; then
@@ -254,6 +260,7 @@ for tier in "${ALL_TIERS[@]}"; do
             export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
             run_dir asan harness build-asan/tests/unit
             run_dir asan harness build-asan/tests/target
+            run_dir asan harness build-asan/tests/net
             if [[ -x build-asan/tests/stress/fuzz_sqe ]]; then
                 run_prog harness build-asan/tests/stress/fuzz_sqe \
                     build-asan/tests/stress/fuzz_sqe "$fuzz_count"

@@ -357,7 +357,7 @@ static const char *must_fail(const struct call *c)
 		return "unknown reg.flags";
 	if (r->nvme_dev_path && !*(const char *)(uintptr_t)r->nvme_dev_path)
 		return "empty nvme_dev_path";
-	if (r->__resv0 || r->__resv[0] || r->__resv[1] || r->__resv[2] || r->__resv[3])
+	if (r->__resv0 || r->__resv[0] || r->__resv[1] || r->__resv[2])
 		return "reg reserved field set";
 	if (!pow2(r->sq_entries) || r->sq_entries > IO_UNIFIED_MAX_ENTRIES)
 		return "sq_entries not a power of two up to the limit";
@@ -430,7 +430,7 @@ static void check_success(const struct call *in, const struct call *c, struct un
 	FZ_CHECK(o->buffers <= c->desc.size && data <= c->desc.size - o->buffers,
 		 "buffers end at %llu, region is %llu bytes", (unsigned long long)(o->buffers + data),
 		 (unsigned long long)c->desc.size);
-	FZ_CHECK(!o->__resv[0] && !o->__resv[1] && !o->__resv[2], "offsets reserved fields set");
+	FZ_CHECK(!o->__resv[0] && !o->__resv[1] && !o->net, "offsets reserved fields set (or net without net_ptr)");
 	FZ_CHECK(c->desc.user_addr == (uintptr_t)unified_region(ctx) &&
 		 c->desc.size == unified_region_size(ctx), "desc does not describe the region");
 	FZ_CHECK(c->desc.user_addr % FZ_PAGE == 0, "region at 0x%llx not page aligned",
@@ -494,7 +494,7 @@ static bool parse(struct fz_in *in, struct call *c)
 	if (mask & 1)
 		c->reg.__resv0 = 1;
 	if (mask & 2)
-		c->reg.__resv[ri] = 1ull << 40;
+		c->reg.__resv[ri % 3] = 1ull << 40;	/* net_ptr (ABI 2) took the old [0] */
 	if (mask & 4)
 		c->desc.__resv[ri] = 1;
 	if (mask & 8)

@@ -65,6 +65,7 @@ int th_open(struct th_ctx *c, const struct th_opts *o)
 	c->reg.cq_entries = o->cq;
 	c->reg.buffer_entries = o->nbuf ? o->nbuf : 1024;
 	c->reg.buffer_entry_size = o->bufsz ? o->bufsz : 4096;
+	c->reg.net_ptr = (uintptr_t)o->net;
 	ret = unified_register(&c->reg, &uo, &c->ctx);
 	/* Without CAP_IPC_LOCK the fixed buffers count against RLIMIT_MEMLOCK,
 	 * and the kernel returns the previous context's pages asynchronously:

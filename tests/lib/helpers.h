@@ -175,6 +175,7 @@ struct th_opts {
 	uint32_t mode;			/* UNIFIED_MODE_* */
 	uint32_t flags;
 	uint32_t idle_spin_us;
+	struct io_unified_net_reg *net;	/* network rings (reg.net_ptr), or NULL */
 };
 
 /* Everything a test needs to drive one registered context. */

@@ -100,7 +100,8 @@ static void t_abi_struct_sizes(void)
 	OFF(struct io_unified_offsets, sq_entries, 16);
 	OFF(struct io_unified_offsets, cq_entries, 24);
 	OFF(struct io_unified_offsets, buffers, 32);
-	OFF(struct io_unified_offsets, __resv, 40);
+	OFF(struct io_unified_offsets, net, 40);
+	OFF(struct io_unified_offsets, __resv, 48);
 
 	SIZE(struct io_unified_reg, 136);
 	OFF(struct io_unified_reg, region_ptr, 0);
@@ -112,7 +113,33 @@ static void t_abi_struct_sizes(void)
 	OFF(struct io_unified_reg, flags, 32);
 	OFF(struct io_unified_reg, __resv0, 36);
 	OFF(struct io_unified_reg, offsets, 40);
-	OFF(struct io_unified_reg, __resv, 104);
+	OFF(struct io_unified_reg, net_ptr, 104);
+	OFF(struct io_unified_reg, __resv, 112);
+
+	/* ABI 2: the network part */
+	SIZE(struct io_unified_net_reg, 112);
+	OFF(struct io_unified_net_reg, fill_entries, 0);
+	OFF(struct io_unified_net_reg, max_conns, 16);
+	OFF(struct io_unified_net_reg, flags, 20);
+	OFF(struct io_unified_net_reg, __resv, 24);
+	OFF(struct io_unified_net_reg, fill_ring, 48);
+	OFF(struct io_unified_net_reg, comp_desc, 104);
+	SIZE(struct io_unified_net_desc, 64);
+	OFF(struct io_unified_net_desc, addr, 0);
+	OFF(struct io_unified_net_desc, len, 8);
+	OFF(struct io_unified_net_desc, conn, 12);
+	OFF(struct io_unified_net_desc, user_data, 16);
+	OFF(struct io_unified_net_desc, flags, 24);
+	OFF(struct io_unified_net_desc, error, 28);
+	OFF(struct io_unified_net_desc, peer_family, 32);
+	OFF(struct io_unified_net_desc, peer_port, 34);
+	OFF(struct io_unified_net_desc, __resv0, 36);
+	OFF(struct io_unified_net_desc, peer_addr, 40);
+	OFF(struct io_unified_net_desc, __resv1, 56);
+	SIZE(struct io_unified_net_comp, 16);
+	OFF(struct io_unified_net_comp, addr, 0);
+	OFF(struct io_unified_net_comp, len, 8);
+	OFF(struct io_unified_net_comp, error, 12);
 
 	CHECK(IO_UNIFIED_STATUS(IO_UNIFIED_SCT_GENERIC, IO_UNIFIED_SC_INVALID_FIELD) == 0x0002, "status");
 	CHECK(IO_UNIFIED_STATUS(IO_UNIFIED_SCT_MEDIA, IO_UNIFIED_SC_COMPARE_FAILED) == 0x0285, "status");
@@ -145,7 +172,7 @@ static void check_layout(struct th_ctx *t, const struct th_opts *g, int check_ab
 	      !(o->buffers % PAGE), "an offset is not page aligned");
 	CHECK(o->cq_entries >= o->sq_entries + (uint64_t)g->sq * 128, "SQEs overlap the CQEs");
 	CHECK(o->buffers >= o->cq_entries + (uint64_t)cq * 64, "CQEs overlap the buffers");
-	CHECK(!o->__resv[0] && !o->__resv[1] && !o->__resv[2], "offsets reserved set");
+	CHECK(!o->__resv[0] && !o->__resv[1] && !o->net, "offsets reserved or net set");
 	if (g->bufsz > PAGE)
 		CHECK(o->buffers % g->bufsz == 0, "buffers offset %" PRIu64 " not %u aligned",
 		      (uint64_t)o->buffers, g->bufsz);
@@ -297,7 +324,7 @@ MOD(m_resv0, r->__resv0 = 1)
 MOD(m_resv_a, r->__resv[0] = 1)
 MOD(m_resv_b, r->__resv[1] = 1)
 MOD(m_resv_c, r->__resv[2] = 1)
-MOD(m_resv_d, r->__resv[3] = 1ull << 63)
+MOD(m_resv_d, r->__resv[2] = 1ull << 63)
 MOD(m_noregion, r->region_ptr = 0)
 MOD(m_dflag8, d->flags = 1u << 3)
 MOD(m_dflag31, d->flags = 1u << 31)
@@ -353,7 +380,7 @@ static const struct bad_case bad_cases[] = {
 	{ "reg.__resv[0]", EINVAL, m_resv_a },
 	{ "reg.__resv[1]", EINVAL, m_resv_b },
 	{ "reg.__resv[2]", EINVAL, m_resv_c },
-	{ "reg.__resv[3]", EINVAL, m_resv_d },
+	{ "reg.__resv[2] (top bit)", EINVAL, m_resv_d },
 	{ "reg.region_ptr 0", EINVAL, m_noregion },
 	{ "desc.flags bit 3", EINVAL, m_dflag8 },
 	{ "desc.flags bit 31", EINVAL, m_dflag31 },

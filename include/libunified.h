@@ -744,6 +744,34 @@ UNIFIED_INLINE struct io_unified_net_desc *unified_net_desc(struct unified_ring_
 	return &((struct io_unified_net_desc *)r->entries)[idx & r->mask];
 }
 
+/**
+ * unified_net_buffer_of() - the buffer-area offset of the buffer holding
+ * @addr (an RX entry's addr), given the registration's @buffer_entry_size
+ * (a power of two).  With TCP a returned buffer's bytes start there.
+ */
+UNIFIED_INLINE uint64_t unified_net_buffer_of(uint64_t addr, uint32_t buffer_entry_size)
+{
+	return addr & ~(uint64_t)(buffer_entry_size - 1);
+}
+
+/**
+ * unified_prep_write_rx() - network to NVMe: a Write of the first @bytes
+ * of the received buffer at @buf_off (from unified_net_buffer_of()) to
+ * @slba, rounded up to whole logical blocks of 1 << @lba_shift bytes (the
+ * tail of the last block is whatever the buffer holds past @bytes).  The
+ * device reads the very memory the socket wrote: no copy.  Give the buffer
+ * back to FILL when the CQE arrives (put @buf_off in @user_data).  Return
+ * 0, or -EINVAL for 0 bytes or more than 65536 blocks (the SQE then fails).
+ */
+UNIFIED_INLINE int unified_prep_write_rx(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
+					 uint64_t buf_off, uint32_t bytes, uint32_t lba_shift,
+					 uint64_t user_data)
+{
+	uint32_t nlb = (uint32_t)(((uint64_t)bytes + (1u << lba_shift) - 1) >> lba_shift);
+
+	return unified_prep_write(sqe, nsid, slba, nlb, buf_off, nlb << lba_shift, user_data);
+}
+
 /** unified_comp_entry() - the COMPLETION entry at @idx. */
 UNIFIED_INLINE const struct io_unified_net_comp *unified_comp_entry(struct unified_ring_view *r,
 								    uint32_t idx)

@@ -9,7 +9,8 @@
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
 #       net       build/tests/net/*             (network rings: TCP/UDP over loopback in a private
 #                                               network namespace and over veth; root)
-#       examples  build/examples/seed_flow      (on the embedded default namespace file)
+#       examples  build/examples/seed_flow      (on the embedded default namespace file) and
+#                 examples/net_to_nvme          (TCP on loopback to a file target, read back)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
 #       asan      build-asan/tests/{unit,target,net}/* and build-asan/tests/stress/fuzz_sqe
 #       tsan      build-tsan/tests/stress/tsan_rings
@@ -235,7 +236,7 @@ for tier in "${ALL_TIERS[@]}"; do
         needs_build net all && run_dir net harness build/tests/net
         ;;
     examples)
-        tier_header examples "build/examples/seed_flow on the embedded default namespace"
+        tier_header examples "build/examples/seed_flow on the embedded default namespace, net_to_nvme"
         if needs_build examples all; then
             if [[ -x build/examples/seed_flow ]]; then
                 run_prog plain "build/examples/seed_flow (default target)" \
@@ -243,6 +244,12 @@ for tier in "${ALL_TIERS[@]}"; do
                 rm -f "$tmpdir/seed-default.img"
             else
                 tier_skip examples "build/examples/seed_flow is not built"
+            fi
+            if [[ -x build/examples/net_to_nvme ]]; then
+                run_prog harness "tests/net/example_check.sh (examples/net_to_nvme over loopback)" \
+                    tests/net/example_check.sh
+            else
+                tier_skip examples "build/examples/net_to_nvme is not built"
             fi
         fi
         ;;

@@ -625,6 +625,7 @@ struct unified_net_rings {
 struct unified_net_stats {
 	uint64_t rx_bytes;	/* bytes announced on RX */
 	uint64_t tx_bytes;	/* bytes sent */
+	uint64_t tx_zc_bytes;	/* of those handed to IORING_OP_SEND_ZC (TCP sends >= 16 KiB) */
 	uint64_t accepted;	/* connections accepted */
 	uint64_t udp_dropped;	/* datagrams the open UDP sockets' queues dropped */
 	uint64_t fill_refused;	/* FILL entries refused (RX error entries) */

@@ -45,6 +45,8 @@ enum { BUF_APP = 0, BUF_RX = 1, BUF_TX = 2 };
 
 #define UDP_MIN_ROOM	65536u
 
+static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c);
+
 static inline uint32_t conn_id(const struct unified_net *n, const struct unified_conn *c)
 {
 	return (uint32_t)c->gen << 16 | (uint32_t)(c - n->conns);
@@ -112,6 +114,13 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 	e->net = n;
 	pthread_mutex_init(&n->lock, NULL);
 	n->ops = &unified_net_socket_ops;
+	{
+		struct io_uring_probe *probe = io_uring_get_probe_ring(&e->ring);
+
+		n->send_zc = probe && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+		if (probe)
+			io_uring_free_probe(probe);
+	}
 	n->max_conns = nr->max_conns;
 	n->data_size = ctx->data_size;
 	n->buf_shift = (uint32_t)__builtin_ctz(ctx->buf_size);
@@ -325,7 +334,8 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->user_data = user_data;
 	c->buf = IO_UNIFIED_NET_NO_ADDR;
 	c->pos = 0;
-	c->recv_inflight = c->accept_inflight = c->send_inflight = false;
+	c->recv_inflight = c->accept_inflight = c->send_inflight = c->tx_active = false;
+	c->zc_notifs = 0;
 	c->closing = c->final_sent = c->has_event = false;
 	c->final_flags = 0;
 	c->final_err = 0;
@@ -508,14 +518,19 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 		if (!conn_finish(n, c, c->final_flags, c->final_err))
 			return false;
 	}
+	if (c->tx_active && !c->send_inflight) {
+		send_step(e, n, c);	/* a send that found no SQE, or ends now */
+		if (c->tx_active && !c->send_inflight && !c->zc_notifs)
+			return false;
+	}
 	if (c->final_sent) {
-		if (c->recv_inflight || c->accept_inflight || c->send_inflight)
+		if (c->recv_inflight || c->accept_inflight || c->tx_active)
 			return true;	/* freed when the last one completes */
 		conn_release(n, c);
 		return true;
 	}
 	if (c->closing) {
-		if (!c->recv_inflight && !c->accept_inflight && !c->send_inflight)
+		if (!c->recv_inflight && !c->accept_inflight && !c->tx_active)
 			return conn_finish(n, c, IO_UNIFIED_NET_RX_CLOSED, 0);
 		return true;
 	}
@@ -541,6 +556,53 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 	return true;
 }
 
+/* Post (the rest of) the active send: SEND_ZC when the kernel has it and
+ * the send is large enough to be worth pinning, SEND otherwise. */
+static bool post_send(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
+{
+	uint32_t left = c->tx_len - c->tx_done;
+	bool zc = n->send_zc && c->kind == CONN_TCP && left >= UNIFIED_NET_ZC_MIN;
+
+	if (!n->ops->prep_send(e, c, e->data + c->tx_addr + c->tx_done, left,
+			       UD_NET | (uint64_t)(c - n->conns) | (uint64_t)NET_OP_SEND << UD_NET_OP_SHIFT,
+			       zc))
+		return false;
+	c->send_inflight = true;
+	n->ops_inflight++;
+	if (zc)
+		n->tx_zc_bytes += left;
+	return true;
+}
+
+/*
+ * Move the active send on: post the rest, or, once every byte went (or it
+ * failed) and the kernel released the buffer (no SEND_ZC notification to
+ * come), give the buffer back with its COMPLETION entry.  A send that finds
+ * no SQE is retried by conn_advance().
+ */
+static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
+{
+	if (!c->tx_active || c->send_inflight)
+		return;
+	if (!c->tx_err && c->tx_done < c->tx_len) {
+		if (c->closing || c->final_sent)
+			c->tx_err = -EPIPE;
+		else if (post_send(e, n, c))
+			return;
+		else {
+			work_add(n, c);	/* no SQE now */
+			return;
+		}
+	}
+	if (c->zc_notifs)
+		return;
+	n->tx_bytes += c->tx_done;
+	n->buf_state[buf_index(n, c->tx_addr)] = BUF_APP;
+	comp_put(n, c->tx_addr, c->tx_done, c->tx_err);
+	c->tx_active = false;
+	work_add(n, c);
+}
+
 void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *cqe)
 {
 	struct unified_net *n = e->net;
@@ -552,7 +614,8 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		return;
 	pthread_mutex_lock(&n->lock);
 	c = &n->conns[slot];
-	n->ops_inflight--;
+	if (op != NET_OP_SEND)
+		n->ops_inflight--;	/* sends count their CQEs themselves (SEND_ZC has two) */
 	switch (op) {
 	case NET_OP_RECV:
 		c->recv_inflight = false;
@@ -563,25 +626,22 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		conn_event(n, c, op, cqe->res);
 		break;
 	case NET_OP_SEND:
-		c->send_inflight = false;
-		if (cqe->res > 0 && c->tx_done + (uint32_t)cqe->res < c->tx_len && !c->closing &&
-		    !c->final_sent) {
-			c->tx_done += (uint32_t)cqe->res;	/* partial send: the rest next */
-			if (n->ops->prep_send(e, c, e->data + c->tx_addr + c->tx_done,
-					      c->tx_len - c->tx_done,
-					      UD_NET | slot | (uint64_t)NET_OP_SEND << UD_NET_OP_SHIFT)) {
-				c->send_inflight = true;
-				n->ops_inflight++;
-				break;
-			}
+		if (cqe->flags & IORING_CQE_F_NOTIF) {	/* SEND_ZC: the kernel let go of the bytes */
+			c->zc_notifs--;
+			n->ops_inflight--;
+			send_step(e, n, c);
+			break;
 		}
+		c->send_inflight = false;
+		if (cqe->flags & IORING_CQE_F_MORE)
+			c->zc_notifs++;		/* its notification keeps counting as in flight */
+		else
+			n->ops_inflight--;
 		if (cqe->res > 0)
 			c->tx_done += (uint32_t)cqe->res;
-		n->tx_bytes += c->tx_done;
-		n->buf_state[buf_index(n, c->tx_addr)] = BUF_APP;
-		comp_put(n, c->tx_addr, c->tx_done, cqe->res < 0 ? cqe->res :
-			 c->tx_done < c->tx_len ? -EPIPE : 0);
-		work_add(n, c);
+		else
+			c->tx_err = cqe->res ? cqe->res : -EPIPE;
+		send_step(e, n, c);
 		break;
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -664,7 +724,7 @@ static void consume_tx(struct unified_engine *e, struct unified_net *n)
 		memcpy(&d, &((struct io_unified_net_desc *)n->tx.entries)[n->tx.cached_cons &
 									   n->tx.mask], sizeof(d));
 		c = conn_lookup(n, d.conn);
-		if (c && c->send_inflight)
+		if (c && c->tx_active)
 			break;	/* one send per connection at a time, in ring order */
 		if (d.flags & ~IO_UNIFIED_NET_TX_MASK || d.user_data || d.error || d.peer_family ||
 		    d.peer_port || d.__resv0 || d.__resv1 || !d.len)
@@ -674,16 +734,13 @@ static void consume_tx(struct unified_engine *e, struct unified_net *n)
 		else
 			err = app_owns(n, d.addr, d.len, false);
 		if (!err) {
+			c->tx_active = true;
 			c->tx_addr = d.addr;
 			c->tx_len = d.len;
 			c->tx_done = 0;
-			if (!n->ops->prep_send(e, c, e->data + d.addr, d.len,
-					       UD_NET | (uint64_t)(c - n->conns) |
-					       (uint64_t)NET_OP_SEND << UD_NET_OP_SHIFT))
-				break;	/* no SQE: this entry again next pass */
-			c->send_inflight = true;
-			n->ops_inflight++;
+			c->tx_err = 0;
 			n->buf_state[buf_index(n, d.addr)] = BUF_TX;
+			send_step(e, n, c);	/* no SQE now: conn_advance() posts it */
 		} else {
 			n->tx_refused++;
 			comp_put(n, d.addr, 0, err);
@@ -923,6 +980,7 @@ UNIFIED_EXPORT int unified_net_get_stats(const struct unified_ctx *ctx, struct u
 	pthread_mutex_lock(&n->lock);
 	st->rx_bytes = n->rx_bytes;
 	st->tx_bytes = n->tx_bytes;
+	st->tx_zc_bytes = n->tx_zc_bytes;
 	st->accepted = n->accepted;
 	st->fill_refused = n->fill_refused;
 	st->tx_refused = n->tx_refused;

@@ -28,6 +28,9 @@ struct unified_conn;
 #define UD_NET_OP_SHIFT	40
 #define UD_NET_SLOT_MASK 0xffffffffull
 
+/* Smallest TCP send that goes out with SEND_ZC (net_socket.c). */
+#define UNIFIED_NET_ZC_MIN	(16u << 10)
+
 enum unified_net_op {
 	NET_OP_RECV = 1,
 	NET_OP_ACCEPT = 2,
@@ -74,9 +77,12 @@ struct unified_conn {
 	socklen_t peer_len;
 	struct msghdr msg;
 	struct iovec iov;
-	/* the send in flight */
+	/* the TX entry being served (from its TX entry to its COMPLETION) */
+	bool tx_active;
 	uint64_t tx_addr;
 	uint32_t tx_len, tx_done;
+	int32_t tx_err;
+	uint32_t zc_notifs;	/* SEND_ZC notifications still to come */
 };
 
 /* A provider: how sockets are made and operations queued on the ring. */
@@ -90,8 +96,10 @@ struct unified_net_ops {
 	bool (*prep_recv)(struct unified_engine *e, struct unified_conn *c, void *dst, uint32_t len,
 			  uint64_t ud);
 	bool (*prep_accept)(struct unified_engine *e, struct unified_conn *c, uint64_t ud);
+	/* @zc: IORING_OP_SEND_ZC (the buffer is the kernel's until the
+	 * notification CQE) instead of IORING_OP_SEND. */
 	bool (*prep_send)(struct unified_engine *e, struct unified_conn *c, const void *src,
-			  uint32_t len, uint64_t ud);
+			  uint32_t len, uint64_t ud, bool zc);
 };
 
 extern const struct unified_net_ops unified_net_socket_ops;
@@ -115,10 +123,11 @@ struct unified_net {
 	uint64_t bad_fill_addr;
 	int32_t bad_fill_err;
 	bool published;			/* RX/COMPLETION entries made visible this pass */
+	bool send_zc;			/* the kernel has IORING_OP_SEND_ZC */
 	uint64_t data_size;
 	uint32_t buf_shift;
 	/* statistics (unified_net_get_stats()) */
-	uint64_t rx_bytes, tx_bytes, accepted, udp_dropped, fill_refused, tx_refused;
+	uint64_t rx_bytes, tx_bytes, tx_zc_bytes, accepted, udp_dropped, fill_refused, tx_refused;
 };
 
 /* net.c, called by the engine */

@@ -5,7 +5,10 @@
  * a FILL buffer of the data area (IORING_OP_RECV), so the bytes are where
  * an NVMe write of the same buffer reads them: one kernel copy, socket to
  * region, and none in user space.  UDP uses IORING_OP_RECVMSG for the
- * sender's address.  Sends are IORING_OP_SEND from the region.
+ * sender's address.  Sends go out of the region: IORING_OP_SEND_ZC (6.0)
+ * for TCP sends of at least UNIFIED_NET_ZC_MIN bytes, IORING_OP_SEND
+ * otherwise (pinning pages and the extra notification cost more than
+ * copying a small send).
  */
 #include <string.h>
 #include <unistd.h>
@@ -94,13 +97,16 @@ static bool sock_prep_accept(struct unified_engine *e, struct unified_conn *c, u
 }
 
 static bool sock_prep_send(struct unified_engine *e, struct unified_conn *c, const void *src,
-			   uint32_t len, uint64_t ud)
+			   uint32_t len, uint64_t ud, bool zc)
 {
 	struct io_uring_sqe *sqe = net_sqe(e, ud);
 
 	if (!sqe)
 		return false;
-	io_uring_prep_send(sqe, c->fd, src, len, MSG_NOSIGNAL);
+	if (zc)
+		io_uring_prep_send_zc(sqe, c->fd, src, len, MSG_NOSIGNAL, 0);
+	else
+		io_uring_prep_send(sqe, c->fd, src, len, MSG_NOSIGNAL);
 	sqe->user_data = ud;
 	return true;
 }

@@ -761,12 +761,30 @@ static void t_fill_bad_offsets(void)
 	sink_close(&k);
 }
 
+/* A plain listening socket on loopback, and a library connection to it in
+ * *@conn; the listening fd, or -1. */
+static int connect_to_plain_server(struct sink *k, uint32_t *conn)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin4(&a, "127.0.0.1", 0);
+	if (srv < 0 || bind(srv, (struct sockaddr *)&a, sizeof(a)) || listen(srv, 4) ||
+	    getsockname(srv, (struct sockaddr *)&a, &l) ||
+	    unified_net_connect(k->c.ctx, SOCK_STREAM, (struct sockaddr *)&a, sizeof(a), 3, conn)) {
+		printf("  plain server / connect: %s (%s)\n", strerror(errno), unified_errmsg());
+		if (srv >= 0)
+			close(srv);
+		return -1;
+	}
+	return srv;
+}
+
 /* TX: bad entries complete with an error; a good one sends its bytes. */
 static void t_tx_errors_and_send(void)
 {
 	struct sink k = { 0 };
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
 	int srv, peer;
 	uint32_t conn, idx, i;
 	struct { uint64_t addr; uint32_t len, conn; int32_t err; } tx[] = {
@@ -781,12 +799,8 @@ static void t_tx_errors_and_send(void)
 	NEED_NETNS();
 	k.span = 1 << 20;
 	REQUIRE(!sink_open(&k, UNIFIED_MODE_KICK, 4u << 20), "registration failed");
-	srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sin4(&a, "127.0.0.1", 0);
-	REQUIRE(srv >= 0 && !bind(srv, (struct sockaddr *)&a, sizeof(a)) && !listen(srv, 4) &&
-		!getsockname(srv, (struct sockaddr *)&a, &l), "plain server socket: %s", strerror(errno));
-	REQUIRE(!unified_net_connect(k.c.ctx, SOCK_STREAM, (struct sockaddr *)&a, sizeof(a), 3, &conn),
-		"connect: %s", unified_errmsg());
+	srv = connect_to_plain_server(&k, &conn);
+	REQUIRE(srv >= 0, "plain server socket or unified_net_connect failed");
 	peer = accept(srv, NULL, NULL);
 	REQUIRE(peer >= 0, "accept: %s", strerror(errno));
 	for (i = 0; i < 5000; i++)
@@ -867,9 +881,7 @@ static void t_tx_stream_zerocopy(void)
 {
 	struct sink k = { 0 };
 	struct reader rd = { 0 };
-	struct sockaddr_in a;
 	struct unified_net_stats st;
-	socklen_t l = sizeof(a);
 	const uint32_t chunk = BUFSZ, nchunks = 128, nb = 8;
 	uint32_t conn, sent = 0, done = 0, idx, i, inflight = 0;
 	uint32_t queue[8], qh = 0, qn = 0;
@@ -878,12 +890,8 @@ static void t_tx_stream_zerocopy(void)
 	NEED_NETNS();
 	k.span = 1 << 20;
 	REQUIRE(!sink_open(&k, UNIFIED_MODE_KICK, 4u << 20), "registration failed");
-	srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sin4(&a, "127.0.0.1", 0);
-	REQUIRE(srv >= 0 && !bind(srv, (struct sockaddr *)&a, sizeof(a)) && !listen(srv, 4) &&
-		!getsockname(srv, (struct sockaddr *)&a, &l), "plain server socket: %s", strerror(errno));
-	REQUIRE(!unified_net_connect(k.c.ctx, SOCK_STREAM, (struct sockaddr *)&a, sizeof(a), 3, &conn),
-		"connect: %s", unified_errmsg());
+	srv = connect_to_plain_server(&k, &conn);
+	REQUIRE(srv >= 0, "plain server socket or unified_net_connect failed");
 	rd.fd = accept(srv, NULL, NULL);
 	rd.want = (uint64_t)chunk * nchunks;
 	rd.buf = malloc(rd.want);

@@ -671,6 +671,19 @@ int unified_net_close(struct unified_ctx *ctx, uint32_t conn);
 int unified_net_local_addr(struct unified_ctx *ctx, uint32_t conn, struct sockaddr *sa,
 			   socklen_t *len);
 
+/**
+ * unified_net_zcrx_probe() - can receive queue @rxq of interface @ifname
+ * (in the caller's network namespace) do io_uring zero-copy receive into
+ * the data area (its first page-aligned GiB at most)?  Asks the kernel
+ * with a real IORING_REGISTER_ZCRX_IFQ (Linux 6.15+), then undoes it.
+ * Return -ENODEV (no such interface), -EPERM (needs CAP_NET_ADMIN),
+ * -EOPNOTSUPP (the kernel or the driver cannot, or can but the library's
+ * zcrx receive path is not written yet: the io_uring socket provider
+ * receives), -EINVAL (no network rings, or the kernel found the request
+ * malformed); unified_errmsg() says which in one line.  Never 0 for now.
+ */
+int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *ifname, uint32_t rxq);
+
 /** unified_net_rings_init() - views of the four network rings.  Return 0 or -EINVAL. */
 int unified_net_rings_init(struct unified_ctx *ctx, struct unified_net_rings *r);
 

@@ -173,6 +173,7 @@ static void probe_expect(const char *ifname, int want, const char *words)
 	o.nbuf = 64;
 	o.bufsz = 64 << 10;
 	o.net = &nr;
+	o.path = getenv("UNIFIED_NET_TARGET");	/* the QEMU guest has no disk file system */
 	REQUIRE(!th_open(&c, &o), "registration with network rings");
 	ret = unified_net_zcrx_probe(c.ctx, ifname, 0);
 	printf("  %s: %d (%s)\n", ifname, ret, unified_errmsg());
@@ -221,6 +222,7 @@ static void t_probe_without_network_rings(void)
 	struct th_ctx c;
 	struct th_opts o = { 0 };
 
+	o.path = getenv("UNIFIED_NET_TARGET");
 	REQUIRE(!th_open(&c, &o), "registration");
 	CHECK(unified_net_zcrx_probe(c.ctx, "lo", 0) == -EINVAL, "probe without network rings");
 	th_close(&c);

@@ -609,6 +609,36 @@ static void t_tcp_fill_exhaustion_loses_nothing(void)
 	tcp_to_nvme(UNIFIED_MODE_KICK, 2, 32ull << 20, 1 << 20, "127.0.0.1", NULL, 2);
 }
 
+/* IPv6: a listener on ::1, 4 MiB written to the target and read back. */
+static void t_tcp_ipv6(void)
+{
+	struct sink k = { 0 };
+	struct sender s = { .type = SOCK_STREAM, .stream = 0, .chunk = 64 << 10 };
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	uint64_t want;
+	uint32_t lid;
+
+	NEED_NETNS();
+	s.total = (4u << 20) / scale;
+	want = s.total;
+	k.span = 8u << 20;
+	REQUIRE(!sink_open(&k, UNIFIED_MODE_KICK, 16u << 20), "registration failed");
+	if (unified_net_listen(k.c.ctx, SOCK_STREAM, (struct sockaddr *)&a, sizeof(a), 6, &lid)) {
+		sink_close(&k);
+		SKIP("no IPv6 loopback here: %s", unified_errmsg());
+	}
+	REQUIRE(!unified_net_local_addr(k.c.ctx, lid, (struct sockaddr *)&ss, &l), "local addr");
+	sender_start(&s, (struct sockaddr *)&ss, l);
+	sink_run(&k, 1, 0, 60);
+	pthread_join(s.th, NULL);
+	CHECK(!s.err, "sender: %s", strerror(s.err));
+	REQUIRE(k.nconns == 1, "%u connections", k.nconns);
+	sink_verify(&k, &want);
+	sink_close(&k);
+}
+
 /* The peer resets, or half-closes: every byte it sent before arrives, then
  * one last entry with the reason. */
 static void peer_end(bool reset)
@@ -1030,6 +1060,7 @@ int main(int argc, char **argv)
 	RUN(t_tx_errors_and_send);
 	RUN(t_tx_stream_zerocopy);
 	RUN(t_udp_datagrams_and_drops);
+	RUN(t_tcp_ipv6);
 	RUN(t_tcp_peer_reset);
 	RUN(t_tcp_peer_half_close);
 	RUN(t_tcp_one_byte_at_a_time);

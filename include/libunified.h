@@ -674,8 +674,10 @@ int unified_net_local_addr(struct unified_ctx *ctx, uint32_t conn, struct sockad
 /**
  * unified_net_zcrx_probe() - can receive queue @rxq of interface @ifname
  * (in the caller's network namespace) do io_uring zero-copy receive into
- * the data area (its first page-aligned GiB at most)?  Asks the kernel
- * with a real IORING_REGISTER_ZCRX_IFQ (Linux 6.15+), then undoes it.
+ * memory like the data area?  Asks the kernel with a real
+ * IORING_REGISTER_ZCRX_IFQ (Linux 6.15+) over a small area of the probe's
+ * own (never the data area, which the NIC could then write into), then
+ * undoes it.
  * Return -ENODEV (no such interface), -EPERM (needs CAP_NET_ADMIN),
  * -EOPNOTSUPP (the kernel or the driver cannot, or can but the library's
  * zcrx receive path is not written yet: the io_uring socket provider

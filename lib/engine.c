@@ -143,7 +143,11 @@ void unified_engine_stop(struct unified_ctx *ctx)
 	e->cmds = NULL;
 	e->done = NULL;
 	if (ctx->leak_on_free && e->net) {
-		unified_keep(e->net);	/* UDP message headers may still be in use */
+		/* Operations may still be in flight: keep their memory (UDP
+		 * message headers), but close the sockets (the kernel holds
+		 * its own references) so no port stays bound. */
+		unified_net_close_fds(e);
+		unified_keep(e->net);
 		e->net = NULL;
 	}
 	unified_net_free(e);

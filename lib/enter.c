@@ -30,17 +30,21 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 	ret = unified_sq_consume(e, &taken, max);
 	if (e->net)
 		*published |= unified_net_pass(e);	/* FILL, TX, receives to post */
-	if (want && e->net && e->net->ops_inflight && !unified_net_app_ready(e)) {
-		/* Network rings: any event may be what the caller waits for,
-		 * so the wait ends at the first io_uring completion. */
-		wait_nr = 1;
-	} else if (want && e->inflight > e->done_count) {
+	if (want) {
 		/* CQEs written (published or not) and not yet consumed. */
 		uint32_t ready = e->cq.cached_prod - unified_load_relaxed(e->cq.consumer);
 		uint32_t busy = e->inflight - e->done_count;
 
-		if (ready < want)
+		if (ready < want && busy)
 			wait_nr = want - ready < busy ? want - ready : busy;
+		/* Network rings: any event may be what the caller waits for,
+		 * so the wait ends at the first io_uring completion; none if
+		 * something is already there or the network has work queued
+		 * that only a pass (not a completion) moves on. */
+		if (ready < want && e->net && e->net->ops_inflight)
+			wait_nr = 1;
+		if (ready >= want || (e->net && (unified_net_app_ready(e) || e->net->need_sqe)))
+			wait_nr = 0;
 		/* A polled ring polls past any timeout: poll once per pass. */
 		if (ts && (e->ring.flags & IORING_SETUP_IOPOLL))
 			wait_nr = 0;

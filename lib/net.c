@@ -126,13 +126,13 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 	n->buf_shift = (uint32_t)__builtin_ctz(ctx->buf_size);
 	n->conns = calloc(n->max_conns, sizeof(*n->conns));
 	for (i = 0; n->conns && i < n->max_conns; i++)
-		n->conns[i].fd = -1;	/* unified_net_free() closes what is >= 0 */
+		n->conns[i].fd = n->conns[i].ev_fd = -1;	/* closed at teardown if >= 0 */
 	n->free_slots = calloc(n->max_conns, sizeof(*n->free_slots));
 	n->work = calloc(n->max_conns, sizeof(*n->work));
 	n->buf_state = calloc(ctx->buf_entries, 1);
 	n->nvme_refs = calloc(ctx->buf_entries, sizeof(*n->nvme_refs));
 	n->pool = calloc(ctx->buf_entries, sizeof(*n->pool));
-	n->comp_pending = calloc(nr->tx_entries, sizeof(*n->comp_pending));
+	n->comp_pending = calloc(nr->comp_entries, sizeof(*n->comp_pending));
 	if (!n->conns || !n->free_slots || !n->work || !n->buf_state || !n->nvme_refs || !n->pool ||
 	    !n->comp_pending)
 		return unified_set_err(ENOMEM, "no memory for %u connections and %u buffers",
@@ -154,18 +154,26 @@ static void conn_close_fd(struct unified_conn *c)
 	c->fd = -1;
 }
 
-void unified_net_free(struct unified_engine *e)
+void unified_net_close_fds(struct unified_engine *e)
 {
 	struct unified_net *n = e->net;
 	uint32_t i;
 
+	for (i = 0; n && n->conns && i < n->max_conns; i++) {
+		conn_close_fd(&n->conns[i]);
+		if (n->conns[i].ev_fd >= 0)	/* an accepted socket parked for RX room */
+			close(n->conns[i].ev_fd);
+		n->conns[i].ev_fd = -1;
+	}
+}
+
+void unified_net_free(struct unified_engine *e)
+{
+	struct unified_net *n = e->net;
+
 	if (!n)
 		return;
-	for (i = 0; n->conns && i < n->max_conns; i++) {
-		conn_close_fd(&n->conns[i]);
-		if (n->conns[i].has_event && n->conns[i].ev_op == NET_OP_ACCEPT && n->conns[i].ev_fd >= 0)
-			close(n->conns[i].ev_fd);
-	}
+	unified_net_close_fds(e);
 	pthread_mutex_destroy(&n->lock);
 	free(n->conns);
 	free(n->free_slots);
@@ -185,7 +193,7 @@ void unified_net_stop(struct unified_engine *e)
 	struct unified_net *n = e->net;
 	uint32_t i;
 
-	if (!n)
+	if (!n || !n->conns)
 		return;
 	pthread_mutex_lock(&n->lock);
 	for (i = 0; i < n->max_conns; i++) {
@@ -257,20 +265,30 @@ static uint32_t cons_ready(struct unified_net_ring *r)
 
 static bool rx_put(struct unified_net *n, const struct io_unified_net_desc *d)
 {
-	if (!prod_free(&n->rx))
+	if (!prod_free(&n->rx)) {
+		n->wait_rx = true;	/* the application must consume RX first */
 		return false;
+	}
 	memcpy(&((struct io_unified_net_desc *)n->rx.entries)[n->rx.cached_prod & n->rx.mask], d,
 	       sizeof(*d));
 	n->rx.cached_prod++;
 	return true;
 }
 
+/*
+ * Every TX entry taken holds a COMPLETION slot (consume_tx() takes one only
+ * while tx_reserved < free slots), so the ring has room here unless the
+ * application corrupted its consumer index; then the entry waits, and
+ * comp_pending, sized for every slot, cannot overflow.
+ */
 static bool comp_put(struct unified_net *n, uint64_t addr, uint32_t len, int32_t err)
 {
 	struct io_unified_net_comp c = { addr, len, err };
 
+	n->tx_reserved--;
 	if (n->comp_pending_count || !prod_free(&n->comp)) {
-		n->comp_pending[n->comp_pending_count++] = c;	/* bounded: one per TX entry taken */
+		if (n->comp_pending_count < n->comp.size)
+			n->comp_pending[n->comp_pending_count++] = c;
 		return false;
 	}
 	((struct io_unified_net_comp *)n->comp.entries)[n->comp.cached_prod++ & n->comp.mask] = c;
@@ -329,6 +347,8 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 		return NULL;
 	c = &n->conns[n->free_slots[--n->nfree]];
 	c->gen++;
+	if (conn_id(n, c) == IO_UNIFIED_NET_NO_CONN)
+		c->gen++;	/* slot 0xffff, generation 0xffff: skip the "none" id */
 	c->fd = fd;
 	c->kind = (uint8_t)kind;
 	c->user_data = user_data;
@@ -340,6 +360,7 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->final_flags = 0;
 	c->final_err = 0;
 	c->ev_fd = -1;
+	c->backoff_until = 0;
 	return c;
 }
 
@@ -379,7 +400,11 @@ static bool conn_finish(struct unified_net *n, struct unified_conn *c, uint32_t 
 		n->buf_state[buf_index(n, c->buf)] = BUF_APP;
 	c->buf = IO_UNIFIED_NET_NO_ADDR;
 	c->final_sent = true;
-	conn_close_fd(c);
+	/* Not closed yet: an SQE naming the fd may be queued and unsubmitted,
+	 * and a new socket could get its number.  conn_release() closes it
+	 * once nothing is in flight; shutdown ends what is. */
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
 	return true;
 }
 
@@ -433,9 +458,11 @@ static bool conn_accepted(struct unified_net *n, struct unified_conn *l, int32_t
 	if (res < 0) {
 		if (l->closing)
 			return conn_finish(n, l, IO_UNIFIED_NET_RX_CLOSED, 0);
+		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+			l->backoff_until = unified_now_ns() + 10 * 1000000ull;	/* out of something */
 		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM ||
 		    res == -ECONNABORTED || res == -EINTR)
-			return true;	/* transient: accept again */
+			return true;	/* transient: accept again (later, for a lack of resources) */
 		return conn_finish(n, l, IO_UNIFIED_NET_RX_ERROR, res);
 	}
 	if (!prod_free(&n->rx) || !n->nfree) {
@@ -477,6 +504,7 @@ static void conn_event(struct unified_net *n, struct unified_conn *c, uint8_t op
 		c->has_event = true;
 		c->ev_op = op;
 		c->ev_res = res;
+		c->ev_fd = op == NET_OP_ACCEPT && res >= 0 ? res : -1;	/* closed at teardown */
 	}
 	work_add(n, c);
 }
@@ -486,8 +514,10 @@ static bool conn_buffer(struct unified_net *n, struct unified_conn *c)
 {
 	if (c->buf != IO_UNIFIED_NET_NO_ADDR)
 		return true;
-	if (!n->pool_count)
+	if (!n->pool_count) {
+		n->wait_buf = true;	/* FILL is dry */
 		return false;
+	}
 	c->buf = n->pool[n->pool_head];
 	n->pool_head = (n->pool_head + 1) % (uint32_t)(n->data_size >> n->buf_shift);
 	n->pool_count--;
@@ -513,6 +543,7 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 		if (!done)
 			return false;
 		c->has_event = false;
+		c->ev_fd = -1;	/* the new connection owns it now, or it was closed */
 	}
 	if (c->final_flags && !c->final_sent) {
 		if (!conn_finish(n, c, c->final_flags, c->final_err))
@@ -538,8 +569,15 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 		if (c->accept_inflight)
 			return true;
 		c->peer_len = sizeof(c->peer);
-		if (!n->ops->prep_accept(e, c, ud | (uint64_t)NET_OP_ACCEPT << UD_NET_OP_SHIFT))
+		if (c->backoff_until && unified_now_ns() < c->backoff_until) {
+			n->wait_timer = true;	/* out of descriptors: accept again later */
 			return false;
+		}
+		c->backoff_until = 0;
+		if (!n->ops->prep_accept(e, c, ud | (uint64_t)NET_OP_ACCEPT << UD_NET_OP_SHIFT)) {
+			n->need_sqe = true;
+			return false;
+		}
 		c->accept_inflight = true;
 		n->ops_inflight++;
 		return true;
@@ -549,8 +587,10 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 	if (!conn_buffer(n, c))
 		return false;	/* FILL is dry: no receive, TCP throttles the peer */
 	if (!n->ops->prep_recv(e, c, e->data + c->buf + c->pos, (1u << n->buf_shift) - c->pos,
-			       ud | (uint64_t)NET_OP_RECV << UD_NET_OP_SHIFT))
+			       ud | (uint64_t)NET_OP_RECV << UD_NET_OP_SHIFT)) {
+		n->need_sqe = true;
 		return false;
+	}
 	c->recv_inflight = true;
 	n->ops_inflight++;
 	return true;
@@ -590,6 +630,7 @@ static void send_step(struct unified_engine *e, struct unified_net *n, struct un
 		else if (post_send(e, n, c))
 			return;
 		else {
+			n->need_sqe = true;
 			work_add(n, c);	/* no SQE now */
 			return;
 		}
@@ -721,11 +762,18 @@ static void consume_tx(struct unified_engine *e, struct unified_net *n)
 		struct unified_conn *c;
 		int err;
 
+		/* A COMPLETION slot for it first: every entry taken gets one. */
+		if (n->tx_reserved + n->comp_pending_count >= prod_free(&n->comp)) {
+			n->wait_comp = true;
+			break;
+		}
 		memcpy(&d, &((struct io_unified_net_desc *)n->tx.entries)[n->tx.cached_cons &
 									   n->tx.mask], sizeof(d));
 		c = conn_lookup(n, d.conn);
-		if (c && c->tx_active)
-			break;	/* one send per connection at a time, in ring order */
+		n->tx_head_busy = c && c->tx_active;
+		if (n->tx_head_busy)
+			break;	/* one send per connection at a time, in ring order: its CQE moves on */
+		n->tx_reserved++;
 		if (d.flags & ~IO_UNIFIED_NET_TX_MASK || d.user_data || d.error || d.peer_family ||
 		    d.peer_port || d.__resv0 || d.__resv1 || !d.len)
 			err = -EINVAL;
@@ -759,6 +807,7 @@ bool unified_net_pass(struct unified_engine *e)
 
 	pthread_mutex_lock(&n->lock);
 	n->published = false;
+	n->wait_rx = n->wait_buf = n->need_sqe = n->wait_timer = n->wait_comp = false;
 	comp_flush(n);
 	consume_fill(n);
 	/* Each queued connection once; those still waiting go to the back. */
@@ -772,8 +821,7 @@ bool unified_net_pass(struct unified_engine *e)
 		if (!conn_advance(e, n, c))
 			work_add(n, c);
 	}
-	if (!n->comp_pending_count)
-		consume_tx(e, n);
+	consume_tx(e, n);
 	prod_publish(n, &n->rx);
 	prod_publish(n, &n->comp);
 	pthread_mutex_unlock(&n->lock);
@@ -821,12 +869,36 @@ bool unified_net_app_ready(struct unified_engine *e)
 	       unified_load_acquire(n->comp.producer) != unified_load_relaxed(n->comp.consumer);
 }
 
+/*
+ * Could a pass do something now?  Connections that wait (for FILL, for RX
+ * or COMPLETION room, for the end of a descriptor back-off) stay on the
+ * work list but count only once what they wait for is there, so a
+ * throttled server does not keep the engine thread spinning.
+ */
 bool unified_net_has_work(struct unified_engine *e)
 {
 	struct unified_net *n = e->net;
+	bool work;
 
-	return __atomic_load_n(&n->work_count, __ATOMIC_RELAXED) || cons_ready(&n->fill) ||
-	       cons_ready(&n->tx) || n->comp_pending_count;
+	pthread_mutex_lock(&n->lock);
+	work = cons_ready(&n->fill) || n->need_sqe ||
+	       (n->wait_buf && n->pool_count) ||
+	       (n->wait_rx && prod_free(&n->rx)) ||
+	       (n->comp_pending_count && prod_free(&n->comp)) ||
+	       (cons_ready(&n->tx) && !n->wait_comp && !n->tx_head_busy) ||
+	       (n->wait_comp && prod_free(&n->comp) > n->tx_reserved + n->comp_pending_count);
+	pthread_mutex_unlock(&n->lock);
+	return work;
+}
+
+/* Is the network waiting for the application (RX or COMPLETION room) or a
+ * timer?  The engine thread then sleeps a bounded time, as with a full CQ:
+ * releasing ring entries does not kick it. */
+bool unified_net_waits(struct unified_engine *e)
+{
+	struct unified_net *n = e->net;
+
+	return n->wait_rx || n->wait_comp || n->comp_pending_count || n->wait_timer;
 }
 
 /* ------------------------------------------------------------------------

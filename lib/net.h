@@ -8,9 +8,9 @@
  * application's in kick mode, the engine thread in thread mode); the
  * network's io_uring operations share the engine's ring, so one wait
  * covers NVMe completions and network events.  The connection table is
- * guarded by n->lock: the pass takes it with trylock (a pass that finds it
- * taken leaves the network for the next one), unified_net_listen() and
- * friends take it outright.
+ * guarded by n->lock, which the passes, the completions and the
+ * application's calls (unified_net_listen() and friends) all take; none
+ * of them holds it across a system call that blocks.
  */
 #ifndef UNIFIED_NET_H
 #define UNIFIED_NET_H
@@ -83,6 +83,7 @@ struct unified_conn {
 	uint32_t tx_len, tx_done;
 	int32_t tx_err;
 	uint32_t zc_notifs;	/* SEND_ZC notifications still to come */
+	uint64_t backoff_until;	/* listener: no accept before (descriptors ran out) */
 };
 
 /* A provider: how sockets are made and operations queued on the ring. */
@@ -123,6 +124,9 @@ struct unified_net {
 	uint64_t bad_fill_addr;
 	int32_t bad_fill_err;
 	bool published;			/* RX/COMPLETION entries made visible this pass */
+	/* what the last pass found itself waiting for (unified_net_has_work()) */
+	bool wait_rx, wait_buf, wait_comp, need_sqe, wait_timer, tx_head_busy;
+	uint32_t tx_reserved;		/* TX entries taken whose COMPLETION is not written */
 	bool send_zc;			/* the kernel has IORING_OP_SEND_ZC */
 	uint64_t data_size;
 	uint32_t buf_shift;
@@ -135,10 +139,12 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 void unified_net_init_rings(struct unified_ctx *ctx);
 void unified_net_stop(struct unified_engine *e);	/* close sockets, before the drain */
 void unified_net_free(struct unified_engine *e);
+void unified_net_close_fds(struct unified_engine *e);	/* every socket, nothing else */
 int unified_net_drain(struct unified_engine *e);	/* -ETIMEDOUT if operations stay */
 bool unified_net_pass(struct unified_engine *e);	/* returns true if it published */
 void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *cqe);
 bool unified_net_app_ready(struct unified_engine *e);	/* RX or COMPLETION entries for the app */
 bool unified_net_has_work(struct unified_engine *e);	/* could a pass do something now */
+bool unified_net_waits(struct unified_engine *e);	/* waits for the app or a timer */
 
 #endif

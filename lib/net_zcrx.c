@@ -4,7 +4,10 @@
  * would be a page-aligned slice of at most 1 GiB of the data area, its
  * refill ring fed from FILL.  Whether a queue of an interface can do it is
  * only known by asking: IORING_REGISTER_ZCRX_IFQ on a ring set up as zcrx
- * requires (DEFER_TASKRUN, SINGLE_ISSUER, CQE32), with the real area.
+ * requires (DEFER_TASKRUN, SINGLE_ISSUER, CQE32).  The probe registers an
+ * area of its own, not the data area: while registered, the NIC's page
+ * pool may fill any page of the area, and the data area's pages belong to
+ * the application and the engine.
  * Without a NIC that splits headers and serves page pools (veth, lo,
  * virtio-net) the kernel answers EOPNOTSUPP after every other check has
  * passed, which also shows the request itself was well formed.
@@ -23,7 +26,7 @@
 #include <sys/utsname.h>
 #include "internal.h"
 
-#define ZCRX_MAX_AREA	(1ull << 30)	/* io_validate_user_buf_range() in 6.15-6.19 */
+#define ZCRX_PROBE_AREA	(256u << 10)	/* the probe's own area */
 #define ZCRX_RQ_ENTRIES	256u
 
 static bool kernel_at_least(int maj, int min)
@@ -43,10 +46,9 @@ UNIFIED_EXPORT int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *i
 	struct unified_zcrx_ifq_reg reg;
 	struct io_uring_params p;
 	struct io_uring ring;
-	uint64_t len;
 	unsigned int ifindex;
 	size_t rsz = 2 * 4096;
-	void *rmem;
+	void *rmem, *amem;
 	long r;
 	int ret = unified_ctx_check(ctx, "unified_net_zcrx_probe"), err;
 
@@ -63,23 +65,23 @@ UNIFIED_EXPORT int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *i
 		return unified_set_err(EOPNOTSUPP, "zcrx: this kernel has no zero-copy receive "
 				       "(IORING_REGISTER_ZCRX_IFQ is 6.15 and newer); receiving with "
 				       "io_uring sockets");
-	len = ctx->data_size < ZCRX_MAX_AREA ? ctx->data_size : ZCRX_MAX_AREA;
-	len &= ~4095ull;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQE32;
 	ret = io_uring_queue_init_params(8, &ring, &p);
 	if (ret < 0)
 		return unified_set_err(-ret, "zcrx: a DEFER_TASKRUN|CQE32 ring cannot be set up: %s",
 				       strerror(-ret));
-	rmem = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	rmem = mmap(NULL, rsz + ZCRX_PROBE_AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
 	if (rmem == MAP_FAILED) {
 		err = errno;
 		io_uring_queue_exit(&ring);
-		return unified_set_err(err, "zcrx: no memory for the refill ring");
+		return unified_set_err(err, "zcrx: no memory for the probe");
 	}
+	amem = (uint8_t *)rmem + rsz;
 	memset(&area, 0, sizeof(area));
-	area.addr = (uintptr_t)ctx->buffers;	/* page aligned: the buffer area is */
-	area.len = len;
+	area.addr = (uintptr_t)amem;
+	area.len = ZCRX_PROBE_AREA;
 	memset(&rd, 0, sizeof(rd));
 	rd.user_addr = (uintptr_t)rmem;
 	rd.size = rsz;
@@ -93,7 +95,7 @@ UNIFIED_EXPORT int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *i
 	r = syscall(__NR_io_uring_register, ring.ring_fd, UNIFIED_IORING_REGISTER_ZCRX_IFQ, &reg, 1);
 	err = r < 0 ? errno : 0;
 	io_uring_queue_exit(&ring);	/* undoes a registration, if one happened */
-	munmap(rmem, rsz);
+	munmap(rmem, rsz + ZCRX_PROBE_AREA);
 	switch (err) {
 	case 0:
 		return unified_set_err(EOPNOTSUPP, "zcrx: %s queue %u accepted a zero-copy receive area, "

@@ -120,7 +120,10 @@ int unified_sq_consume(struct unified_engine *e, uint32_t *taken, uint32_t max)
 
 			if (r == -EBUSY && !cmd->pending) {
 				/* Target out of resources: retry this SQE once
-				 * a command in flight completes. */
+				 * a command in flight completes (the retry counts
+				 * its buffers again). */
+				if (cmd->net_held)
+					unified_net_nvme_put(e, cmd);
 				e->sq_blocked = true;
 				break;
 			}

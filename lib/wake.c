@@ -83,7 +83,10 @@ static void engine_sleep(struct unified_engine *e)
 	unified_smp_mb();
 	if (can_progress(e) || __atomic_load_n(&e->stop, __ATOMIC_ACQUIRE))
 		goto out;
-	bounded = e->cq_blocked;
+	/* Waiting for the application to release CQ, RX or COMPLETION
+	 * entries (which does not kick us), or for a network timer: a
+	 * bounded sleep, then look again. */
+	bounded = e->cq_blocked || (e->net && unified_net_waits(e));
 	STAT_ADD(e->stats.sleeps, 1);
 	if (e->doorbell_fd >= 0) {
 		unified_uring_arm_doorbell(e);

@@ -39,11 +39,23 @@ WARN       := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstric
 override CFLAGS += -std=gnu11 $(WARN) $(SANFLAGS) -MMD -MP
 override CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ilib
 LIBCFLAGS  := -fPIC -fvisibility=hidden
-LDLIBS     := -luring -lpthread
+LDLIBS     = -luring -lpthread $(LDLIBS_XDP)
 override LDFLAGS += $(SANFLAGS)
 
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB_OBJS   := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
+
+# AF_XDP (lib/net_xdp.c) with libxdp/libbpf and an XDP program compiled by
+# clang -target bpf, embedded in the library; NO_XDP=1 (or a missing
+# libxdp-dev, libbpf-dev or clang) builds the library without it.
+BPF_CLANG  ?= clang
+HAVE_XDP   := $(if $(NO_XDP),,$(shell pkg-config --exists libxdp libbpf 2>/dev/null && \
+		command -v $(BPF_CLANG) >/dev/null 2>&1 && echo 1))
+ifeq ($(HAVE_XDP),1)
+override CPPFLAGS += -DUNIFIED_HAVE_XDP
+LDLIBS_XDP := -lxdp -lbpf
+LIB_OBJS   += $(BUILD)/lib/bpf/xsk_udp_port.bpf.bin.o
+endif
 STATIC     := $(BUILD)/lib/libunified.a
 SHARED     := $(BUILD)/lib/libunified.so.$(VERSION)
 
@@ -75,6 +87,14 @@ $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) -c -o $@ $<
 
+# The XDP program, then its bytes as a linkable object (symbols
+# _binary_xsk_udp_port_bpf_o_start/_end).
+$(BUILD)/lib/bpf/xsk_udp_port.bpf.o: lib/bpf/xsk_udp_port.bpf.c
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -O2 -g -target bpf -I/usr/include/$(shell $(BPF_CLANG) -print-multiarch) -c -o $@ $<
+$(BUILD)/lib/bpf/xsk_udp_port.bpf.bin.o: $(BUILD)/lib/bpf/xsk_udp_port.bpf.o
+	cd $(dir $@) && $(LD) -r -b binary -z noexecstack -o xsk_udp_port.bpf.bin.o xsk_udp_port.bpf.o
+
 $(STATIC): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -88,7 +108,7 @@ $(SHARED): $(LIB_OBJS) lib/libunified.map
 $(BUILD)/libunified.pc: libunified.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@XDP_REQUIRES@|$(if $(filter 1,$(HAVE_XDP)), libxdp libbpf)|' $< > $@
 
 # Helper libraries of the tools and the tests.
 $(BUILD)/tools/lib/%.o: tools/lib/%.c
@@ -136,7 +156,7 @@ install: lib tools
 	ln -sf libunified.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libunified.so.$(SOVERSION)
 	ln -sf libunified.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libunified.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' libunified.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@XDP_REQUIRES@|$(if $(filter 1,$(HAVE_XDP)), libxdp libbpf)|' libunified.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR))
 
 uninstall:

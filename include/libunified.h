@@ -686,6 +686,28 @@ int unified_net_local_addr(struct unified_ctx *ctx, uint32_t conn, struct sockad
  */
 int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *ifname, uint32_t rxq);
 
+/**
+ * unified_net_xdp_bind() - receive the UDP datagrams to @udp_port arriving
+ * on queue @queue of @ifname through AF_XDP: an XDP program (embedded in
+ * the library, attached natively where the driver can, else generically)
+ * sends them to an AF_XDP socket whose UMEM is the data area, and every
+ * other packet to the kernel.  Frames are buffers: register with
+ * buffer_entry_size 4096.  FILL buffers become the socket's frames; each
+ * datagram is one RX entry (@conn, the sender in peer_*) whose addr points
+ * at the UDP payload inside its buffer, which it returns.  Payloads are at
+ * most 3798 bytes at MTU 1500..9000 with this frame size.  Zero-copy is
+ * asked for first; unified_net_xdp_mode() says what was granted.  One per
+ * context.  Return 0; -EINVAL (no network rings, buffer size, arguments),
+ * -ENODEV, -EBUSY (already bound), -EPERM (needs CAP_NET_ADMIN, CAP_BPF),
+ * -EOPNOTSUPP (built without libxdp), or libxdp's -errno.
+ */
+int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifname, uint32_t queue,
+			 uint16_t udp_port, uint64_t user_data, uint32_t *conn);
+
+/** unified_net_xdp_mode() - one line on the AF_XDP socket (zero-copy or
+ * copy mode, native or generic XDP), or NULL if there is none. */
+const char *unified_net_xdp_mode(const struct unified_ctx *ctx);
+
 /** unified_net_rings_init() - views of the four network rings.  Return 0 or -EINVAL. */
 int unified_net_rings_init(struct unified_ctx *ctx, struct unified_net_rings *r);
 

@@ -297,6 +297,7 @@ bool unified_cq_publish(struct unified_engine *e);
 
 /* uring.c */
 int unified_uring_setup(struct unified_ctx *ctx);
+struct io_uring_sqe *unified_uring_sqe(struct unified_engine *e);
 int unified_uring_submit(struct unified_engine *e, uint32_t wait_nr,
 			 struct __kernel_timespec *ts);
 uint32_t unified_uring_reap(struct unified_engine *e);

@@ -173,6 +173,7 @@ void unified_net_free(struct unified_engine *e)
 
 	if (!n)
 		return;
+	unified_net_xdp_free(n);
 	unified_net_close_fds(e);
 	pthread_mutex_destroy(&n->lock);
 	free(n->conns);
@@ -229,6 +230,7 @@ int unified_net_drain(struct unified_engine *e)
 			unified_uring_cancel_all(e);
 			cancelled = true;
 		}
+		unified_net_pass(e);	/* removes AF_XDP polls of closing sockets */
 		io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, &ts, NULL);
 		unified_uring_reap(e);
 	}
@@ -281,6 +283,27 @@ static bool rx_put(struct unified_net *n, const struct io_unified_net_desc *d)
  * application corrupted its consumer index; then the entry waits, and
  * comp_pending, sized for every slot, cannot overflow.
  */
+/* An SQE on the engine's ring for a network operation (@ud set), or NULL
+ * when the ring has no room even after submitting what is queued. */
+struct io_uring_sqe *unified_net_sqe(struct unified_engine *e, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = unified_uring_sqe(e);
+
+	if (sqe)
+		sqe->user_data = ud;
+	return sqe;
+}
+
+bool prod_free_rx(struct unified_net *n)
+{
+	return prod_free(&n->rx) > 0;
+}
+
+void rx_put_desc(struct unified_net *n, const struct io_unified_net_desc *d)
+{
+	rx_put(n, d);
+}
+
 static bool comp_put(struct unified_net *n, uint64_t addr, uint32_t len, int32_t err)
 {
 	struct io_unified_net_comp c = { addr, len, err };
@@ -361,11 +384,26 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->final_err = 0;
 	c->ev_fd = -1;
 	c->backoff_until = 0;
+	c->poll_remove_sent = false;
+	return c;
+}
+
+struct unified_conn *unified_net_conn_new(struct unified_net *n, int fd, int kind, uint64_t user_data)
+{
+	struct unified_conn *c = conn_alloc(n, fd, kind, user_data);
+
+	if (c) {
+		if (kind == CONN_XSK)
+			n->xdp_slot = (uint32_t)(c - n->conns);
+		work_add(n, c);
+	}
 	return c;
 }
 
 static void conn_release(struct unified_net *n, struct unified_conn *c)
 {
+	if (c->kind == CONN_XSK)
+		unified_net_xdp_free(n);
 	conn_close_fd(c);
 	c->kind = CONN_FREE;
 	c->final_sent = false;
@@ -561,9 +599,27 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 		return true;
 	}
 	if (c->closing) {
-		if (!c->recv_inflight && !c->accept_inflight && !c->tx_active)
+		if (c->kind == CONN_XSK && c->recv_inflight && !c->poll_remove_sent) {
+			/* its readiness poll ends only when removed */
+			uint64_t rud = ud | (uint64_t)NET_OP_POLL_REMOVE << UD_NET_OP_SHIFT;
+			struct io_uring_sqe *sqe = unified_net_sqe(e, rud);
+
+			if (!sqe) {
+				n->need_sqe = true;
+				return false;
+			}
+			io_uring_prep_poll_remove(sqe, ud | (uint64_t)NET_OP_POLL << UD_NET_OP_SHIFT);
+			sqe->user_data = rud;
+			c->poll_remove_sent = true;
+			n->ops_inflight++;
+		}
+		if (!c->recv_inflight && !c->accept_inflight && !c->tx_active && !c->poll_remove_sent)
 			return conn_finish(n, c, IO_UNIFIED_NET_RX_CLOSED, 0);
 		return true;
+	}
+	if (c->kind == CONN_XSK) {
+		/* the poll in flight counts as its receive (recv_inflight) */
+		return unified_net_xdp_advance(e, n, c, ud | (uint64_t)NET_OP_POLL << UD_NET_OP_SHIFT);
 	}
 	if (c->kind == CONN_LISTEN) {
 		if (c->accept_inflight)
@@ -666,6 +722,15 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		c->accept_inflight = false;
 		conn_event(n, c, op, cqe->res);
 		break;
+	case NET_OP_POLL:
+		c->recv_inflight = false;
+		unified_net_xdp_polled(n);
+		work_add(n, c);
+		break;
+	case NET_OP_POLL_REMOVE:
+		c->poll_remove_sent = false;
+		work_add(n, c);
+		break;
 	case NET_OP_SEND:
 		if (cqe->flags & IORING_CQE_F_NOTIF) {	/* SEND_ZC: the kernel let go of the bytes */
 			c->zc_notifs--;
@@ -749,6 +814,8 @@ static void consume_fill(struct unified_net *n)
 		}
 		n->buf_state[buf_index(n, addr)] = BUF_RX;
 		n->pool[(n->pool_head + n->pool_count++) % nbufs] = addr;
+		if (n->xdp)	/* the AF_XDP socket takes buffers outside its poll */
+			work_add(n, &n->conns[n->xdp_slot]);
 	}
 	unified_store_release(n->fill.consumer, n->fill.cached_cons);
 }
@@ -1071,6 +1138,7 @@ UNIFIED_EXPORT int unified_net_get_stats(const struct unified_ctx *ctx, struct u
 			st->conns++;
 	}
 	st->fill_buffers = n->pool_count;
+	st->udp_dropped += unified_net_xdp_dropped(n);
 	pthread_mutex_unlock(&n->lock);
 	st->provider = n->ops->name;
 	return 0;

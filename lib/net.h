@@ -35,6 +35,8 @@ enum unified_net_op {
 	NET_OP_RECV = 1,
 	NET_OP_ACCEPT = 2,
 	NET_OP_SEND = 3,
+	NET_OP_POLL = 4,	/* AF_XDP: readiness of the socket */
+	NET_OP_POLL_REMOVE = 5,
 };
 
 enum unified_conn_kind {
@@ -42,6 +44,7 @@ enum unified_conn_kind {
 	CONN_LISTEN,		/* TCP listener: accepts */
 	CONN_TCP,		/* connected TCP stream: receives, sends */
 	CONN_UDP,		/* UDP socket (bound, maybe connected): receives, sends */
+	CONN_XSK,		/* AF_XDP socket (net_xdp.c): receives UDP on one port */
 };
 
 /* A ring of the network part, from the library's side. */
@@ -84,6 +87,7 @@ struct unified_conn {
 	int32_t tx_err;
 	uint32_t zc_notifs;	/* SEND_ZC notifications still to come */
 	uint64_t backoff_until;	/* listener: no accept before (descriptors ran out) */
+	bool poll_remove_sent;	/* AF_XDP: its poll is being removed (closing) */
 };
 
 /* A provider: how sockets are made and operations queued on the ring. */
@@ -127,12 +131,27 @@ struct unified_net {
 	/* what the last pass found itself waiting for (unified_net_has_work()) */
 	bool wait_rx, wait_buf, wait_comp, need_sqe, wait_timer, tx_head_busy;
 	uint32_t tx_reserved;		/* TX entries taken whose COMPLETION is not written */
+	struct unified_xdp *xdp;	/* the AF_XDP socket, if any (net_xdp.c) */
+	uint32_t xdp_slot;
 	bool send_zc;			/* the kernel has IORING_OP_SEND_ZC */
 	uint64_t data_size;
 	uint32_t buf_shift;
 	/* statistics (unified_net_get_stats()) */
 	uint64_t rx_bytes, tx_bytes, tx_zc_bytes, accepted, udp_dropped, fill_refused, tx_refused;
 };
+
+/* net.c, for the providers */
+struct unified_conn *unified_net_conn_new(struct unified_net *n, int fd, int kind, uint64_t user_data);
+struct io_uring_sqe *unified_net_sqe(struct unified_engine *e, uint64_t ud);
+bool prod_free_rx(struct unified_net *n);
+void rx_put_desc(struct unified_net *n, const struct io_unified_net_desc *d);
+
+/* net_xdp.c (stubs without libxdp) */
+bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
+			     uint64_t ud);
+void unified_net_xdp_polled(struct unified_net *n);
+void unified_net_xdp_free(struct unified_net *n);
+uint64_t unified_net_xdp_dropped(struct unified_net *n);
 
 /* net.c, called by the engine */
 int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *nr);

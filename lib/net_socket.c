@@ -51,18 +51,7 @@ fail:
 
 static struct io_uring_sqe *net_sqe(struct unified_engine *e, uint64_t ud)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
-
-	if (!sqe) {	/* the SQ is full of queued operations: hand them over */
-		io_uring_submit(&e->ring);
-		sqe = io_uring_get_sqe(&e->ring);
-		if (!sqe)
-			return NULL;
-	}
-	if (e->tgt.ring_flags & IORING_SETUP_SQE128)
-		memset(sqe, 0, 2 * sizeof(*sqe));
-	sqe->user_data = ud;
-	return sqe;
+	return unified_net_sqe(e, ud);
 }
 
 static bool sock_prep_recv(struct unified_engine *e, struct unified_conn *c, void *dst, uint32_t len,

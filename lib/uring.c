@@ -38,7 +38,9 @@ void unified_engine_note_err(struct unified_engine *e, int err, bool sticky)
 		unified_app_wake(e);
 }
 
-struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd)
+/* An SQE of the engine's ring, zeroed when 128 bytes (SQE128), or NULL
+ * when the ring has no room even after submitting what is queued. */
+struct io_uring_sqe *unified_uring_sqe(struct unified_engine *e)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
 
@@ -50,6 +52,15 @@ struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct uni
 	}
 	if (e->tgt.ring_flags & IORING_SETUP_SQE128)
 		memset(sqe, 0, 2 * sizeof(*sqe));
+	return sqe;
+}
+
+struct io_uring_sqe *unified_engine_get_sqe(struct unified_engine *e, struct unified_cmd *cmd)
+{
+	struct io_uring_sqe *sqe = unified_uring_sqe(e);
+
+	if (!sqe)
+		return NULL;
 	sqe->user_data = (uint64_t)(cmd - e->cmds);
 	cmd->pending++;
 	return sqe;

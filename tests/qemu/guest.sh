@@ -34,7 +34,7 @@ load_kernels
 progs=(build-guest/tests/nvme/nvme_target build-guest/examples/seed_flow
        build-guest/tests/net/net_socket build-guest/tests/net/zcrx_probe)
 [[ -f "$root/tools/unified-bench.c" ]] && progs+=(build-guest/tools/unified-bench)
-make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 "${progs[@]}"
+make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 NO_XDP=1 "${progs[@]}"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

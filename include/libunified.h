@@ -634,6 +634,7 @@ struct unified_net_stats {
 	uint32_t conns;		/* open connections and listeners */
 	uint32_t fill_buffers;	/* FILL buffers not yet given to a connection */
 	const char *provider;	/* "io_uring sockets" */
+	const char *tcp_receive;	/* how TCP receives: incremental buffer rings (6.12+) or plain */
 };
 
 /**

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/sock_diag.h>
 #include "internal.h"
 
@@ -46,6 +47,8 @@ enum { BUF_APP = 0, BUF_RX = 1, BUF_TX = 2 };
 #define UDP_MIN_ROOM	65536u
 
 static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c);
+static void unified_net_inc_release(struct unified_engine *e, struct unified_net *n,
+				    struct unified_conn *c);
 
 static inline uint32_t conn_id(const struct unified_net *n, const struct unified_conn *c)
 {
@@ -98,6 +101,40 @@ void unified_net_init_rings(struct unified_ctx *ctx)
 	}
 }
 
+/* A page for an incremental provided-buffer ring of UNIFIED_INC_BUFS
+ * entries, registered as buffer group @bgid; NULL if the kernel refuses
+ * (before 6.12 the flag is unknown: EINVAL). */
+static void *inc_ring_register(struct unified_engine *e, uint16_t bgid)
+{
+	struct io_uring_buf_reg reg = { 0 };
+	void *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED)
+		return NULL;
+	reg.ring_addr = (uintptr_t)mem;
+	reg.ring_entries = UNIFIED_INC_BUFS;
+	reg.bgid = bgid;
+	reg.pad = IOU_PBUF_RING_INC;	/* the kernel's "flags" */
+	if (io_uring_register_buf_ring(&e->ring, &reg, 0)) {
+		munmap(mem, 4096);
+		return NULL;
+	}
+	return mem;
+}
+
+/* Does the kernel take incremental provided-buffer rings?  One registered
+ * and removed at once, before any connection uses a buffer group. */
+static bool inc_supported(struct unified_engine *e)
+{
+	void *mem = inc_ring_register(e, 0);
+
+	if (!mem)
+		return false;
+	io_uring_unregister_buf_ring(&e->ring, 0);
+	munmap(mem, 4096);
+	return true;
+}
+
 int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *nr)
 {
 	struct unified_engine *e = &ctx->eng;
@@ -122,6 +159,7 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 			io_uring_free_probe(probe);
 	}
 	n->max_conns = nr->max_conns;
+	n->inc = (nr->flags & IO_UNIFIED_NET_F_INC_RECV) && inc_supported(e);
 	n->data_size = ctx->data_size;
 	n->buf_shift = (uint32_t)__builtin_ctz(ctx->buf_size);
 	n->conns = calloc(n->max_conns, sizeof(*n->conns));
@@ -175,6 +213,9 @@ void unified_net_free(struct unified_engine *e)
 		return;
 	unified_net_xdp_free(n);
 	unified_net_close_fds(e);
+	for (uint32_t i = 0; n->conns && i < n->max_conns; i++)
+		if (n->conns[i].br)	/* the ring that used it is gone by now */
+			munmap(n->conns[i].br, 4096);
 	pthread_mutex_destroy(&n->lock);
 	free(n->conns);
 	free(n->free_slots);
@@ -385,6 +426,8 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->ev_fd = -1;
 	c->backoff_until = 0;
 	c->poll_remove_sent = false;
+	c->inc_failed = false;
+	c->br = NULL;
 	return c;
 }
 
@@ -400,10 +443,11 @@ struct unified_conn *unified_net_conn_new(struct unified_net *n, int fd, int kin
 	return c;
 }
 
-static void conn_release(struct unified_net *n, struct unified_conn *c)
+static void conn_release(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
 {
 	if (c->kind == CONN_XSK)
 		unified_net_xdp_free(n);
+	unified_net_inc_release(e, n, c);
 	conn_close_fd(c);
 	c->kind = CONN_FREE;
 	c->final_sent = false;
@@ -568,6 +612,181 @@ static bool conn_buffer(struct unified_net *n, struct unified_conn *c)
  * the moment (an operation in flight, or finished); false when it waits
  * for something a later pass may bring (RX room, a FILL buffer, an SQE).
  */
+/* ------------------------------------------------------------------------
+ * TCP through an incremental provided-buffer ring (6.12+): one ring per
+ * connection (buffer group = its slot), so each buffer holds one stream,
+ * filled back to back by one multishot receive.
+ */
+
+static void inc_buffer_back(struct unified_net *n, uint64_t buf)
+{
+	/* never announced: back to the pool (still the receive side's) */
+	n->pool[(n->pool_head + n->pool_count++) % (uint32_t)(n->data_size >> n->buf_shift)] = buf;
+}
+
+/* Register @c's buffer ring; false (and the plain path) if the kernel says no. */
+static bool inc_setup(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
+{
+	uint32_t i;
+
+	c->br = inc_ring_register(e, (uint16_t)(c - n->conns));
+	if (!c->br)
+		return false;
+	io_uring_buf_ring_init(c->br);
+	for (i = 0; i < UNIFIED_INC_BUFS; i++)
+		c->inc_buf[i] = IO_UNIFIED_NET_NO_ADDR;
+	c->inc_given = 0;
+	c->evq_n = 0;
+	c->inc_end = 0;
+	return true;
+}
+
+static void unified_net_inc_release(struct unified_engine *e, struct unified_net *n,
+				    struct unified_conn *c)
+{
+	uint32_t i;
+
+	if (!c->br)
+		return;
+	io_uring_unregister_buf_ring(&e->ring, (int)(c - n->conns));
+	munmap(c->br, 4096);
+	c->br = NULL;
+	for (i = 0; i < UNIFIED_INC_BUFS; i++)
+		if (c->inc_buf[i] != IO_UNIFIED_NET_NO_ADDR)
+			inc_buffer_back(n, c->inc_buf[i]);
+}
+
+/* A multishot completion: merged into the queue of what RX must announce. */
+static void inc_complete(struct unified_net *n, struct unified_conn *c, const struct io_uring_cqe *cqe)
+{
+	uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	struct unified_inc_ev *last = c->evq_n ? &c->evq[c->evq_n - 1] : NULL;
+	bool retire = !(cqe->flags & IORING_CQE_F_BUF_MORE);
+
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {	/* the multishot receive ended */
+		c->recv_inflight = false;
+		n->ops_inflight--;
+	}
+	if (cqe->res == -ENOBUFS)
+		return;		/* ring empty: posted again once topped up */
+	if (cqe->res <= 0) {
+		c->inc_end = cqe->res ? cqe->res : 1;
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER) || bid >= UNIFIED_INC_BUFS ||
+	    c->inc_buf[bid] == IO_UNIFIED_NET_NO_ADDR ||
+	    c->inc_pos[bid] + (uint32_t)cqe->res > (1u << n->buf_shift)) {
+		c->inc_end = -EIO;	/* the kernel named a buffer we did not give */
+		return;
+	}
+	if (last && last->bid == bid && !last->retire) {	/* more bytes right after */
+		last->len += (uint32_t)cqe->res;
+		last->retire = retire;
+	} else if (c->evq_n < UNIFIED_INC_BUFS + 1) {
+		c->evq[c->evq_n++] = (struct unified_inc_ev){ (uint16_t)bid, retire, c->inc_pos[bid],
+							      (uint32_t)cqe->res };
+	} else {
+		c->inc_end = -EIO;	/* cannot happen: ids are filled in ring order */
+		return;
+	}
+	c->inc_pos[bid] += (uint32_t)cqe->res;
+}
+
+/* Announce queued bytes; false if RX is full. */
+static bool inc_announce(struct unified_net *n, struct unified_conn *c)
+{
+	while (c->evq_n) {
+		struct unified_inc_ev *ev = &c->evq[0];
+		struct io_unified_net_desc d = { 0 };
+
+		d.addr = c->inc_buf[ev->bid] + ev->off;
+		d.len = ev->len;
+		d.conn = conn_id(n, c);
+		d.user_data = c->user_data;
+		d.flags = ev->retire ? 0 : IO_UNIFIED_NET_RX_MORE;
+		if (!rx_put(n, &d))
+			return false;
+		n->rx_bytes += ev->len;
+		if (ev->retire) {
+			n->buf_state[buf_index(n, c->inc_buf[ev->bid])] = BUF_APP;
+			c->inc_buf[ev->bid] = IO_UNIFIED_NET_NO_ADDR;
+			c->inc_given--;
+		}
+		memmove(&c->evq[0], &c->evq[1], --c->evq_n * sizeof(c->evq[0]));
+	}
+	return true;
+}
+
+static bool inc_advance(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
+			uint64_t ud)
+{
+	uint32_t i, added = 0, want;
+	struct io_uring_sqe *sqe;
+
+	if (!inc_announce(n, c))
+		return false;
+	if (c->inc_end || c->closing) {
+		if (c->recv_inflight)
+			return true;	/* shutdown ends it; its last completion comes */
+		/* The partly filled buffer (its bytes announced) goes back with
+		 * the last entry; the unused ones to the pool. */
+		for (i = 0; i < UNIFIED_INC_BUFS; i++) {
+			if (c->inc_buf[i] == IO_UNIFIED_NET_NO_ADDR)
+				continue;
+			if (c->inc_pos[i] && c->buf == IO_UNIFIED_NET_NO_ADDR)
+				c->buf = c->inc_buf[i];
+			else
+				inc_buffer_back(n, c->inc_buf[i]);
+			c->inc_buf[i] = IO_UNIFIED_NET_NO_ADDR;
+		}
+		c->inc_given = 0;
+		return conn_finish(n, c, c->closing ? IO_UNIFIED_NET_RX_CLOSED :
+				   c->inc_end > 0 ? IO_UNIFIED_NET_RX_EOF : IO_UNIFIED_NET_RX_ERROR,
+				   c->closing || c->inc_end > 0 ? 0 : c->inc_end);
+	}
+	/* One buffer while the connection is idle (an idle one must not sit on
+	 * many: plain receive holds one too), a second once bytes flow, so
+	 * the kernel moves on without a stop when the first is full. */
+	want = 1;
+	for (i = 0; i < UNIFIED_INC_BUFS; i++)
+		if (c->inc_buf[i] != IO_UNIFIED_NET_NO_ADDR && c->inc_pos[i])
+			want = UNIFIED_INC_GIVE;
+	for (i = 0; i < UNIFIED_INC_BUFS && c->inc_given < want && n->pool_count; i++) {
+		uint64_t buf;
+
+		if (c->inc_buf[i] != IO_UNIFIED_NET_NO_ADDR)
+			continue;
+		buf = n->pool[n->pool_head];
+		n->pool_head = (n->pool_head + 1) % (uint32_t)(n->data_size >> n->buf_shift);
+		n->pool_count--;
+		c->inc_buf[i] = buf;
+		c->inc_pos[i] = 0;
+		c->inc_given++;
+		io_uring_buf_ring_add(c->br, e->data + buf, 1u << n->buf_shift, (unsigned short)i,
+				      io_uring_buf_ring_mask(UNIFIED_INC_BUFS), (int)added++);
+	}
+	if (added)
+		io_uring_buf_ring_advance(c->br, (int)added);
+	if (!c->inc_given) {
+		n->wait_buf = true;	/* FILL is dry: TCP throttles the peer */
+		return false;
+	}
+	if (c->recv_inflight)
+		return true;
+	sqe = unified_net_sqe(e, ud | (uint64_t)NET_OP_RECV << UD_NET_OP_SHIFT);
+	if (!sqe) {
+		n->need_sqe = true;
+		return false;
+	}
+	io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+	sqe->ioprio |= IORING_RECV_MULTISHOT;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (uint16_t)(c - n->conns);
+	c->recv_inflight = true;
+	n->ops_inflight++;
+	return true;
+}
+
 static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
 {
 	uint64_t ud = UD_NET | (uint64_t)(c - n->conns);
@@ -595,9 +814,14 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 	if (c->final_sent) {
 		if (c->recv_inflight || c->accept_inflight || c->tx_active)
 			return true;	/* freed when the last one completes */
-		conn_release(n, c);
+		conn_release(e, n, c);
 		return true;
 	}
+	if (c->kind == CONN_TCP && n->inc && !c->br && !c->inc_failed && c->buf == IO_UNIFIED_NET_NO_ADDR &&
+	    !c->recv_inflight)
+		c->inc_failed = !inc_setup(e, n, c);	/* the plain path then */
+	if (c->br)
+		return inc_advance(e, n, c, ud);
 	if (c->closing) {
 		if (c->kind == CONN_XSK && c->recv_inflight && !c->poll_remove_sent) {
 			/* its readiness poll ends only when removed */
@@ -711,6 +935,12 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		return;
 	pthread_mutex_lock(&n->lock);
 	c = &n->conns[slot];
+	if (op == NET_OP_RECV && c->br) {
+		inc_complete(n, c, cqe);	/* counts its multishot itself */
+		work_add(n, c);
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
 	if (op != NET_OP_SEND)
 		n->ops_inflight--;	/* sends count their CQEs themselves (SEND_ZC has two) */
 	switch (op) {
@@ -1141,5 +1371,7 @@ UNIFIED_EXPORT int unified_net_get_stats(const struct unified_ctx *ctx, struct u
 	st->udp_dropped += unified_net_xdp_dropped(n);
 	pthread_mutex_unlock(&n->lock);
 	st->provider = n->ops->name;
+	st->tcp_receive = n->inc ? "multishot receive, incremental buffer rings" :
+		       "one receive at a time at the fill position";
 	return 0;
 }

@@ -28,6 +28,11 @@ struct unified_conn;
 #define UD_NET_OP_SHIFT	40
 #define UD_NET_SLOT_MASK 0xffffffffull
 
+/* Buffers a TCP connection's incremental buffer ring holds at most (its
+ * ring has this many entries), and gets topped up to. */
+#define UNIFIED_INC_BUFS	4
+#define UNIFIED_INC_GIVE	2
+
 /* Smallest TCP send that goes out with SEND_ZC (net_socket.c). */
 #define UNIFIED_NET_ZC_MIN	(16u << 10)
 
@@ -88,6 +93,19 @@ struct unified_conn {
 	uint32_t zc_notifs;	/* SEND_ZC notifications still to come */
 	uint64_t backoff_until;	/* listener: no accept before (descriptors ran out) */
 	bool poll_remove_sent;	/* AF_XDP: its poll is being removed (closing) */
+	/* TCP with an incremental provided-buffer ring (n->inc, 6.12+): the
+	 * kernel fills this connection's buffers back to back through one
+	 * multishot receive.  Buffer ids index inc_buf. */
+	struct io_uring_buf_ring *br;
+	uint64_t inc_buf[UNIFIED_INC_BUFS];	/* buffer offset, NO_ADDR if the id is free */
+	uint32_t inc_pos[UNIFIED_INC_BUFS];	/* bytes in it so far */
+	uint32_t inc_given;			/* ids in the ring or being filled */
+	/* completions waiting for RX room, merged per buffer (bounded by
+	 * UNIFIED_INC_BUFS + 1: the kernel fills the ids in ring order) */
+	struct unified_inc_ev { uint16_t bid; bool retire; uint32_t off, len; } evq[UNIFIED_INC_BUFS + 1];
+	uint32_t evq_n;
+	int32_t inc_end;			/* 0, or the last completion's end: 1 EOF, -errno */
+	bool inc_failed;			/* no ring for it: the plain path */
 };
 
 /* A provider: how sockets are made and operations queued on the ring. */
@@ -134,6 +152,7 @@ struct unified_net {
 	struct unified_xdp *xdp;	/* the AF_XDP socket, if any (net_xdp.c) */
 	uint32_t xdp_slot;
 	bool send_zc;			/* the kernel has IORING_OP_SEND_ZC */
+	bool inc;			/* incremental buffer rings (IOU_PBUF_RING_INC, 6.12+) */
 	uint64_t data_size;
 	uint32_t buf_shift;
 	/* statistics (unified_net_get_stats()) */

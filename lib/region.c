@@ -50,8 +50,8 @@ static int net_layout(struct io_unified_net_reg *net, uint64_t start, uint64_t *
 	uint64_t o;
 	int ret;
 
-	if (net->flags)
-		return unified_set_err(EINVAL, "net flags 0x%x: none are defined", net->flags);
+	if (net->flags & ~IO_UNIFIED_NET_F_MASK)
+		return unified_set_err(EINVAL, "net flags 0x%x have unknown bits", net->flags);
 	if (net->__resv[0] || net->__resv[1] || net->__resv[2])
 		return unified_set_err(EINVAL, "io_unified_net_reg reserved fields must be zero");
 	if ((ret = net_ring_entries(&net->fill_entries, 1024, "fill_entries")) ||

@@ -101,4 +101,16 @@ _Static_assert(sizeof(struct unified_zcrx_ifq_reg) == 96, "zcrx ifq reg");
 _Static_assert(sizeof(struct unified_zcrx_area_reg) == 48, "zcrx area reg");
 _Static_assert(sizeof(struct unified_zcrx_region_desc) == 64, "region desc");
 
+/* Provided-buffer rings: incremental consumption (6.12), the flag of a
+ * partially consumed buffer; struct io_uring_buf_reg's "pad" is "flags". */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC		2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE		(1U << 4)
+#endif
+#ifndef IORING_RECV_MULTISHOT
+#define IORING_RECV_MULTISHOT		(1U << 1)
+#endif
+
 #endif

@@ -51,7 +51,7 @@ static uint64_t opt_bytes = 1ull << 30;
 static uint32_t opt_buf = 1u << 20;
 static const char *opt_target;
 static char target_path[512];
-static bool opt_veth;
+static bool opt_veth, opt_inc;
 static char veth_ns[64];
 
 static uint64_t now_ns(void)
@@ -300,6 +300,7 @@ static void way_unified(struct result *r)
 	nr.tx_entries = 16;
 	nr.comp_entries = 16;
 	nr.max_conns = 16;
+	nr.flags = opt_inc ? IO_UNIFIED_NET_F_INC_RECV : 0;
 	if (unified_register(&reg, &opts, &ctx)) {
 		fprintf(stderr, "unified_register: %s\n", unified_errmsg());
 		return;
@@ -484,6 +485,7 @@ int main(int argc, char **argv)
 		{ "target", required_argument, NULL, 't' }, { "bytes", required_argument, NULL, 'b' },
 		{ "ways", required_argument, NULL, 'w' }, { "veth", no_argument, NULL, 'v' },
 		{ "runs", required_argument, NULL, 'r' }, { "buf", required_argument, NULL, 'B' },
+		{ "inc-recv", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *ways = "unified,recvcopy,recvdirect,splice", *names[] = { "unified", "recvcopy",
@@ -500,9 +502,10 @@ int main(int argc, char **argv)
 		case 'v': opt_veth = true; break;
 		case 'r': runs = atoi(optarg); break;
 		case 'B': opt_buf = (uint32_t)strtoul(optarg, NULL, 0) << 10; break;
+		case 'P': opt_inc = true; break;
 		default:
 			printf("usage: unified-netbench [--target PATH] [--bytes MIB] [--ways LIST] [--veth]\n"
-			       "                        [--runs N] [--buf KIB]\n"
+			       "                        [--runs N] [--buf KIB] [--inc-recv]\n"
 			       "  ways: unified,recvcopy,recvdirect,splice (all by default)\n");
 			return opt == 'h' ? 0 : 2;
 		}
@@ -534,8 +537,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("unified-netbench: %" PRIu64 " MiB over %s to %s, buffers of %u KiB, %d runs, ways "
-	       "interleaved\n", opt_bytes >> 20, opt_veth ? "veth (sender in another namespace)" :
-	       "loopback", target_path, opt_buf >> 10, runs);
+	       "interleaved%s\n", opt_bytes >> 20, opt_veth ? "veth (sender in another namespace)" :
+	       "loopback", target_path, opt_buf >> 10, runs,
+	       opt_inc ? "; unified: incremental buffer rings (--inc-recv)" : "");
 	memset(res, 0, sizeof(res));
 	for (k = 0; k < runs; k++) {
 		for (w = 0; w < 4; w++) {

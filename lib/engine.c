@@ -147,6 +147,7 @@ void unified_engine_stop(struct unified_ctx *ctx)
 		 * message headers), but close the sockets (the kernel holds
 		 * its own references) so no port stays bound. */
 		unified_net_close_fds(e);
+		unified_net_xdp_free(e->net);	/* socket, UMEM pin, XDP program */
 		unified_keep(e->net);
 		e->net = NULL;
 	}

@@ -23,6 +23,7 @@
 static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespec *ts, uint32_t max,
 		bool *published)
 {
+	struct __kernel_timespec timer_ts = { 0, 10 * 1000 * 1000 };
 	uint32_t taken = 0, reaped, wait_nr = 0;
 	int ret, sret = 0;
 
@@ -48,6 +49,10 @@ static int pass(struct unified_engine *e, uint32_t want, struct __kernel_timespe
 		/* A polled ring polls past any timeout: poll once per pass. */
 		if (ts && (e->ring.flags & IORING_SETUP_IOPOLL))
 			wait_nr = 0;
+		/* A listener pausing after EMFILE: wake up to accept again. */
+		if (wait_nr && e->net && e->net->wait_timer &&
+		    (!ts || ts->tv_sec || ts->tv_nsec > timer_ts.tv_nsec))
+			ts = &timer_ts;
 	}
 	if (e->inflight > e->done_count || io_uring_sq_ready(&e->ring) || wait_nr)
 		sret = unified_uring_submit(e, wait_nr, ts);

@@ -47,6 +47,7 @@ enum { BUF_APP = 0, BUF_RX = 1, BUF_TX = 2 };
 #define UDP_MIN_ROOM	65536u
 
 static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c);
+static void work_add(struct unified_net *n, struct unified_conn *c);
 static void unified_net_inc_release(struct unified_engine *e, struct unified_net *n,
 				    struct unified_conn *c);
 
@@ -246,6 +247,7 @@ void unified_net_stop(struct unified_engine *e)
 		c->closing = true;
 		if (c->fd >= 0)
 			shutdown(c->fd, SHUT_RDWR);
+		work_add(n, c);	/* an AF_XDP socket's poll is removed by a pass */
 	}
 	pthread_mutex_unlock(&n->lock);
 }
@@ -395,12 +397,21 @@ static void peer_fill(struct io_unified_net_desc *d, const struct sockaddr_stora
  * Connections.
  */
 
-static void work_add(struct unified_net *n, struct unified_conn *c)
+static void work_queue(struct unified_net *n, struct unified_conn *c)
 {
 	if (c->queued)
 		return;
 	c->queued = true;
 	n->work[(n->work_head + n->work_count++) % n->max_conns] = (uint32_t)(c - n->conns);
+}
+
+/* @c has something new to do (a completion, a call, a state change): the
+ * next pass must run it, so unified_net_has_work() says so.  A connection
+ * that only waits goes back with work_queue() and wakes nobody. */
+static void work_add(struct unified_net *n, struct unified_conn *c)
+{
+	work_queue(n, c);
+	n->work_new = true;
 }
 
 static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, uint64_t user_data)
@@ -487,6 +498,7 @@ static bool conn_finish(struct unified_net *n, struct unified_conn *c, uint32_t 
 	 * once nothing is in flight; shutdown ends what is. */
 	if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
+	work_add(n, c);	/* released by the next pass once nothing is in flight */
 	return true;
 }
 
@@ -1105,6 +1117,7 @@ bool unified_net_pass(struct unified_engine *e)
 	pthread_mutex_lock(&n->lock);
 	n->published = false;
 	n->wait_rx = n->wait_buf = n->need_sqe = n->wait_timer = n->wait_comp = false;
+	n->work_new = false;
 	comp_flush(n);
 	consume_fill(n);
 	/* Each queued connection once; those still waiting go to the back. */
@@ -1116,7 +1129,7 @@ bool unified_net_pass(struct unified_engine *e)
 		n->work_count--;
 		c->queued = false;
 		if (!conn_advance(e, n, c))
-			work_add(n, c);
+			work_queue(n, c);	/* waits: what it waits for wakes the engine */
 	}
 	consume_tx(e, n);
 	prod_publish(n, &n->rx);
@@ -1178,7 +1191,7 @@ bool unified_net_has_work(struct unified_engine *e)
 	bool work;
 
 	pthread_mutex_lock(&n->lock);
-	work = cons_ready(&n->fill) || n->need_sqe ||
+	work = n->work_new || cons_ready(&n->fill) || n->need_sqe ||
 	       (n->wait_buf && n->pool_count) ||
 	       (n->wait_rx && prod_free(&n->rx)) ||
 	       (n->comp_pending_count && prod_free(&n->comp)) ||

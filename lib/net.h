@@ -33,6 +33,10 @@ struct unified_conn;
 #define UNIFIED_INC_BUFS	4
 #define UNIFIED_INC_GIVE	2
 
+/* buf_state of a frame in the AF_XDP socket's rings (net_xdp.c); the
+ * others are in net.c */
+#define UNIFIED_BUF_XSK		3
+
 /* Smallest TCP send that goes out with SEND_ZC (net_socket.c). */
 #define UNIFIED_NET_ZC_MIN	(16u << 10)
 
@@ -148,6 +152,9 @@ struct unified_net {
 	bool published;			/* RX/COMPLETION entries made visible this pass */
 	/* what the last pass found itself waiting for (unified_net_has_work()) */
 	bool wait_rx, wait_buf, wait_comp, need_sqe, wait_timer, tx_head_busy;
+	bool work_new;			/* work_add() since the last pass began */
+	bool xdp_binding;		/* unified_net_xdp_bind() in progress */
+	char xdp_line[200];		/* unified_net_xdp_mode() */
 	uint32_t tx_reserved;		/* TX entries taken whose COMPLETION is not written */
 	struct unified_xdp *xdp;	/* the AF_XDP socket, if any (net_xdp.c) */
 	uint32_t xdp_slot;

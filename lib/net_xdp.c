@@ -51,9 +51,7 @@ struct unified_xdp {
 	enum xdp_attach_mode mode;
 	bool zerocopy;
 	bool attached;
-	uint32_t frames_in_kernel;
 	uint64_t bad_frames;
-	char line[200];		/* what unified_net_xdp_bind() found */
 };
 
 static void xdp_destroy(struct unified_xdp *x)
@@ -72,11 +70,22 @@ static void xdp_destroy(struct unified_xdp *x)
 	free(x);
 }
 
+/* Close the socket; the frames the kernel still had (its fill and RX
+ * rings) go back to the pool, the receive side's again. */
 void unified_net_xdp_free(struct unified_net *n)
 {
-	if (n->xdp)
-		xdp_destroy(n->xdp);
+	uint64_t b, nbufs = n->data_size >> n->buf_shift;
+
+	if (!n->xdp)
+		return;
+	xdp_destroy(n->xdp);
 	n->xdp = NULL;
+	n->xdp_line[0] = 0;
+	for (b = 0; b < nbufs; b++)
+		if (n->buf_state[b] == UNIFIED_BUF_XSK) {
+			n->buf_state[b] = 1;	/* BUF_RX */
+			n->pool[(n->pool_head + n->pool_count++) % (uint32_t)nbufs] = b << n->buf_shift;
+		}
 }
 
 /* The UDP payload of the frame at @p (@len bytes): its offset, its length
@@ -135,22 +144,32 @@ static bool udp_payload(const uint8_t *p, uint32_t len, uint32_t *off, uint32_t 
  * frames to RX entries, a poll armed for the next ones.  False when it
  * waits for something only a later pass brings (RX room, an SQE).
  */
+/* Pool buffers (whole 4 KiB frames) into the kernel's fill ring; they
+ * are BUF_XSK until a datagram in them is delivered, or the socket closes. */
+static void xdp_fill(struct unified_net *n, struct unified_xdp *x)
+{
+	uint32_t idx;
+
+	while (n->pool_count && xsk_ring_prod__reserve(&x->fill, 1, &idx) == 1) {
+		uint64_t frame = n->pool[n->pool_head];
+
+		*xsk_ring_prod__fill_addr(&x->fill, idx) = frame;
+		n->pool_head = (n->pool_head + 1) % (uint32_t)(n->data_size >> n->buf_shift);
+		n->pool_count--;
+		n->buf_state[frame >> n->buf_shift] = UNIFIED_BUF_XSK;
+		xsk_ring_prod__submit(&x->fill, 1);
+	}
+	if (xsk_ring_prod__needs_wakeup(&x->fill))
+		recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+}
+
 bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
 			     uint64_t ud)
 {
 	struct unified_xdp *x = n->xdp;
 	uint32_t idx, got, i;
 
-	/* FILL buffers (whole 4 KiB frames) into the kernel's fill ring */
-	while (n->pool_count && xsk_ring_prod__reserve(&x->fill, 1, &idx) == 1) {
-		*xsk_ring_prod__fill_addr(&x->fill, idx) = n->pool[n->pool_head];
-		n->pool_head = (n->pool_head + 1) % (uint32_t)(n->data_size >> n->buf_shift);
-		n->pool_count--;
-		xsk_ring_prod__submit(&x->fill, 1);
-		x->frames_in_kernel++;
-	}
-	if (xsk_ring_prod__needs_wakeup(&x->fill))
-		recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+	xdp_fill(n, x);
 	got = xsk_ring_cons__peek(&x->rx, 64, &idx);
 	for (i = 0; i < got; i++) {
 		const struct xdp_desc *xd = xsk_ring_cons__rx_desc(&x->rx, idx + i);
@@ -158,12 +177,17 @@ bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, st
 		struct io_unified_net_desc d = { 0 };
 		uint32_t off, plen;
 
-		if (addr >= n->data_size || xd->len > XSK_FRAME - (addr - frame) ||
-		    !udp_payload(e->data + addr, xd->len, &off, &plen, &d)) {
-			/* not for us after all: the frame goes back to the kernel */
+		if (addr >= n->data_size || n->buf_state[frame >> n->buf_shift] != UNIFIED_BUF_XSK) {
+			/* a frame we never gave: a broken kernel or ring; never reused */
 			x->bad_frames++;
+			continue;
+		}
+		if (xd->len > XSK_FRAME - (addr - frame) ||
+		    !udp_payload(e->data + addr, xd->len, &off, &plen, &d)) {
+			/* not a datagram for us after all: the frame goes back (refilled below) */
+			x->bad_frames++;
+			n->buf_state[frame >> n->buf_shift] = 1;	/* BUF_RX, in the pool */
 			n->pool[(n->pool_head + n->pool_count++) % (uint32_t)(n->data_size >> n->buf_shift)] = frame;
-			x->frames_in_kernel--;
 			continue;
 		}
 		d.addr = addr + off;
@@ -177,10 +201,10 @@ bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, st
 		rx_put_desc(n, &d);
 		n->rx_bytes += plen;
 		n->buf_state[frame >> n->buf_shift] = 0;	/* BUF_APP: the application's */
-		x->frames_in_kernel--;
 	}
 	if (i)
 		xsk_ring_cons__release(&x->rx, i);
+	xdp_fill(n, x);		/* frames of refused datagrams, at once */
 	if (i < got)
 		return false;
 	if (!c->recv_inflight) {
@@ -236,14 +260,21 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 	if (ctx->buf_size != XSK_FRAME)
 		return unified_set_err(EINVAL, "AF_XDP frames are 4 KiB: register with "
 				       "buffer_entry_size 4096 (it is %u)", ctx->buf_size);
-	if (n->xdp)
+	pthread_mutex_lock(&n->lock);
+	ret = n->xdp || n->xdp_binding ? -EBUSY : 0;
+	n->xdp_binding = !ret;
+	pthread_mutex_unlock(&n->lock);
+	if (ret)
 		return unified_set_err(EBUSY, "one AF_XDP socket per context (its UMEM is the data area)");
 	x = calloc(1, sizeof(*x));
-	if (!x)
+	if (!x) {
+		n->xdp_binding = false;
 		return unified_set_err(ENOMEM, "no memory");
+	}
 	x->ifindex = (int)if_nametoindex(ifname);
 	if (!x->ifindex) {
 		free(x);
+		n->xdp_binding = false;
 		return unified_set_err(ENODEV, "AF_XDP: no interface %s", ifname);
 	}
 	obj = bpf_object__open_mem(_binary_xsk_udp_port_bpf_o_start,
@@ -255,6 +286,7 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 		ret = x->prog ? (int)libxdp_get_error(x->prog) : -ENOMEM;
 		x->prog = NULL;
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(-ret, "AF_XDP: the embedded XDP program does not open: %s",
 				       strerror(-ret));
 	}
@@ -267,6 +299,7 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 	}
 	if (ret) {
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(-ret, "AF_XDP: attaching the XDP program to %s failed: %s%s",
 				       ifname, strerror(-ret),
 				       ret == -EPERM ? " (needs CAP_NET_ADMIN and CAP_BPF)" : "");
@@ -275,12 +308,14 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 	map_fd = bpf_object__find_map_fd_by_name(xdp_program__bpf_obj(x->prog), "unified_port");
 	if (map_fd < 0 || bpf_map_update_elem(map_fd, &key, &port, BPF_ANY)) {
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(EIO, "AF_XDP: cannot set the port in the XDP program's map");
 	}
 	/* the UMEM is the whole data area: frame k is buffer k */
 	ret = xsk_umem__create(&x->umem, ctx->buffers, ctx->data_size, &x->fill, &x->comp, &ucfg);
 	if (ret) {
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(-ret, "AF_XDP: registering the data area as UMEM failed: %s",
 				       strerror(-ret));
 	}
@@ -304,15 +339,17 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 	if (ret) {
 		x->xsk = NULL;
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(-ret, "AF_XDP: socket on %s queue %u: %s", ifname, queue,
 				       strerror(-ret));
 	}
 	map_fd = bpf_object__find_map_fd_by_name(xdp_program__bpf_obj(x->prog), "unified_xsks");
 	if (map_fd < 0 || xsk_socket__update_xskmap(x->xsk, map_fd)) {
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(EIO, "AF_XDP: cannot put the socket in the XDP program's map");
 	}
-	snprintf(x->line, sizeof(x->line), "AF_XDP on %s queue %u, UDP port %u: %s, %s XDP", ifname,
+	snprintf(n->xdp_line, sizeof(n->xdp_line), "AF_XDP on %s queue %u, UDP port %u: %s, %s XDP", ifname,
 		 queue, udp_port, x->zerocopy ? "zero-copy" :
 		 "copy mode (the driver offers no zero-copy)", x->mode == XDP_MODE_NATIVE ? "native" :
 		 "generic");
@@ -322,9 +359,11 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 		n->xdp = x;
 		*conn = (uint32_t)c->gen << 16 | (uint32_t)(c - n->conns);
 	}
+	n->xdp_binding = false;
 	pthread_mutex_unlock(&n->lock);
 	if (!c) {
 		xdp_destroy(x);
+		n->xdp_binding = false;
 		return unified_set_err(EMFILE, "AF_XDP: all connection slots are in use");
 	}
 	unified_kick(ctx);
@@ -333,9 +372,12 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 
 UNIFIED_EXPORT const char *unified_net_xdp_mode(const struct unified_ctx *ctx)
 {
-	if (unified_ctx_check(ctx, "unified_net_xdp_mode") || !ctx->eng.net || !ctx->eng.net->xdp)
+	/* the line lives in the context, not in the socket's state, which the
+	 * engine thread frees when the socket closes */
+	if (unified_ctx_check(ctx, "unified_net_xdp_mode") || !ctx->eng.net ||
+	    !ctx->eng.net->xdp_line[0])
 		return NULL;
-	return ctx->eng.net->xdp->line;
+	return ctx->eng.net->xdp_line;
 }
 
 #else	/* built without libxdp */

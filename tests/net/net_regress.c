@@ -297,6 +297,37 @@ static void t_receives_past_a_full_sq(void)
 	th_close(&t.c);
 }
 
+/* 7 (second review): a connection closed while it waited for FILL (no
+ * receive posted) kept its slot: with max_conns 1, listening again failed. */
+static void t_closed_slot_is_freed(void)
+{
+	struct th_ctx c;
+	struct th_opts o = { 0 };
+	struct io_unified_net_reg nr = { .max_conns = 1 };
+	struct unified_net_rings r;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint32_t conn, idx, n;
+	uint64_t end;
+
+	NEED_NETNS();
+	o.nbuf = 16;
+	o.bufsz = 4096;
+	o.net = &nr;
+	REQUIRE(!th_open(&c, &o) && !unified_net_rings_init(c.ctx, &r), "registration");
+	REQUIRE(!unified_net_listen(c.ctx, SOCK_DGRAM, (struct sockaddr *)&a, sizeof(a), 1, &conn),
+		"listen: %s", unified_errmsg());
+	unified_enter(c.ctx, 1, 20);	/* no FILL: it waits with no receive posted */
+	REQUIRE(!unified_net_close(c.ctx, conn), "close");
+	for (end = th_now_ns() + 200000000ull; th_now_ns() < end;)
+		unified_enter(c.ctx, 1, 10);
+	n = unified_ring_peek(&r.rx, 8, &idx);
+	CHECK(n == 1 && (unified_net_desc(&r.rx, idx)->flags & IO_UNIFIED_NET_RX_CLOSED), "CLOSED entry");
+	unified_ring_release(&r.rx, n);
+	CHECK(!unified_net_listen(c.ctx, SOCK_DGRAM, (struct sockaddr *)&a, sizeof(a), 2, &conn),
+	      "listen again with max_conns 1: %s", unified_errmsg());
+	th_close(&c);
+}
+
 int main(int argc, char **argv)
 {
 	harness_args(argc, argv);
@@ -318,5 +349,6 @@ int main(int argc, char **argv)
 	RUN(t_enter_returns_written_cqe);
 	RUN(t_parked_accept_closed);
 	RUN(t_receives_past_a_full_sq);
+	RUN(t_closed_slot_is_freed);
 	return harness_done();
 }

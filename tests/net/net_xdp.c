@@ -215,6 +215,175 @@ static void t_xdp_other_port_reaches_kernel(void)
 	th_close(&c);
 }
 
+/* Datagrams into the namespace: @raw sends UDP headers whose length field
+ * claims 65535 bytes (malformed), else ordinary datagrams of 100 bytes. */
+struct burst {
+	int raw;
+	uint32_t count;
+	int err;
+};
+
+static void *burst_send(void *arg)
+{
+	struct burst *b = arg;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	uint8_t buf[100];
+	char p[128];
+	int fd, nfd;
+
+	snprintf(p, sizeof(p), "/run/netns/%s", ns);
+	nfd = open(p, O_RDONLY | O_CLOEXEC);
+	if (nfd < 0 || setns(nfd, CLONE_NEWNET)) {
+		b->err = errno;
+		return NULL;
+	}
+	close(nfd);
+	inet_pton(AF_INET, "10.203.0.1", &to.sin_addr);
+	fd = b->raw ? socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP) :
+		      socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	for (uint32_t k = 0; fd >= 0 && k < b->count; k++) {
+		memset(buf, 0xab, sizeof(buf));
+		if (b->raw) {
+			uint16_t h[4] = { htons(40000), htons(PORT), htons(0xffff), 0 };
+
+			memcpy(buf, h, sizeof(h));
+			to.sin_port = 0;
+		}
+		if (sendto(fd, buf, sizeof(buf), 0, (struct sockaddr *)&to, sizeof(to)) != sizeof(buf))
+			b->err = errno;
+		usleep(2000);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void burst(int raw, uint32_t count)
+{
+	struct burst b = { raw, count, 0 };
+	pthread_t th;
+
+	if (!pthread_create(&th, NULL, burst_send, &b))
+		pthread_join(th, NULL);
+}
+
+static void pump(struct th_ctx *c, int ms)
+{
+	uint64_t end = th_now_ns() + (uint64_t)ms * 1000000ull;
+
+	while (th_now_ns() < end)
+		unified_enter(c->ctx, 1, 10);
+}
+
+/* A context of 64 4 KiB buffers with an AF_XDP socket on ux0 (port PORT,
+ * user_data 7): 0, TH_SKIP (no veth, or built without libxdp) or -errno. */
+static int xdp_open(struct th_ctx *c, struct io_unified_net_reg *nr, struct unified_net_rings *r,
+		    uint32_t mode, uint32_t *conn)
+{
+	struct th_opts o = { 0 };
+	int ret;
+
+	if (!have_veth)
+		return th_skip("needs root and iproute2 for a veth pair in a second network namespace");
+	*nr = (struct io_unified_net_reg){ .fill_entries = 64, .rx_entries = 64, .tx_entries = 8,
+					   .comp_entries = 8 };
+	o.nbuf = 64;
+	o.bufsz = 4096;
+	o.mode = mode;
+	o.net = nr;
+	if (th_open(c, &o) || unified_net_rings_init(c->ctx, r))
+		return th_fail(-EINVAL, "registration");
+	ret = unified_net_xdp_bind(c->ctx, "ux0", 0, PORT, 7, conn);
+	if (ret) {
+		ret = ret == -EOPNOTSUPP ? th_skip("%s", unified_errmsg()) :
+		      th_fail(ret, "bind: %s", unified_errmsg());
+		th_close(c);
+	}
+	return ret;
+}
+
+/* Review finding 1: frames of refused (malformed) datagrams went to the
+ * pool but not back to the kernel, and the socket starved: 16 malformed
+ * datagrams on 16 frames, then good ones must still arrive. */
+static void t_xdp_malformed_datagrams_do_not_starve(void)
+{
+	struct th_ctx c;
+	struct io_unified_net_reg nr;
+	struct unified_net_rings r;
+	uint32_t conn, idx, i, n, got = 0;
+
+	NEED(xdp_open(&c, &nr, &r, UNIFIED_MODE_KICK, &conn));
+	for (i = 0; i < 16; i++) {
+		REQUIRE(unified_ring_reserve(&r.fill, 1, &idx) == 1, "FILL");
+		*unified_fill_addr(&r.fill, idx) = (uint64_t)i * 4096;
+		unified_ring_submit(&r.fill, 1);
+	}
+	unified_kick(c.ctx);
+	pump(&c, 50);
+	burst(1, 16);
+	pump(&c, 200);
+	burst(0, 8);
+	pump(&c, 300);
+	n = unified_ring_peek(&r.rx, 64, &idx);
+	for (i = 0; i < n; i++)
+		if (unified_net_desc(&r.rx, idx + i)->len == 100)
+			got++;
+	unified_ring_release(&r.rx, n);
+	CHECK(got == 8, "%u of 8 good datagrams after 16 malformed ones", got);
+	th_close(&c);
+}
+
+/* Review findings 2-4: closing the AF_XDP socket finishes (CLOSED entry,
+ * slot freed, program detached: a new bind works), the frames it held
+ * come back to the receive side, and unregistering does not wait for the
+ * drain timeout. */
+static void close_and_rebind(uint32_t mode)
+{
+	struct th_ctx c;
+	struct io_unified_net_reg nr;
+	struct unified_net_rings r;
+	struct unified_net_stats st;
+	uint32_t conn, idx, i, n, closed = 0;
+	uint64_t t0;
+	int ret;
+
+	NEED(xdp_open(&c, &nr, &r, mode, &conn));
+	for (i = 0; i < 32; i++) {
+		REQUIRE(unified_ring_reserve(&r.fill, 1, &idx) == 1, "FILL");
+		*unified_fill_addr(&r.fill, idx) = (uint64_t)i * 4096;
+		unified_ring_submit(&r.fill, 1);
+	}
+	unified_kick(c.ctx);
+	pump(&c, 50);
+	REQUIRE(!unified_net_close(c.ctx, conn), "close");
+	pump(&c, 200);
+	n = unified_ring_peek(&r.rx, 64, &idx);
+	for (i = 0; i < n; i++)
+		closed += !!(unified_net_desc(&r.rx, idx + i)->flags & IO_UNIFIED_NET_RX_CLOSED);
+	unified_ring_release(&r.rx, n);
+	pump(&c, 50);
+	REQUIRE(!unified_net_get_stats(c.ctx, &st), "stats");
+	CHECK(closed == 1 && st.conns == 0, "%u CLOSED entries, %u connections left", closed, st.conns);
+	CHECK(st.fill_buffers == 32, "%u of the 32 FILL buffers back with the receive side", st.fill_buffers);
+	CHECK(unified_net_xdp_mode(c.ctx) == NULL, "a mode line after close");
+	ret = unified_net_xdp_bind(c.ctx, "ux0", 0, PORT, 8, &conn);
+	CHECK(ret == 0, "bind after close: %d (%s)", ret, unified_errmsg());
+	t0 = th_now_ns();
+	CHECK(th_close(&c) == 0, "unregister");
+	CHECK(th_now_ns() - t0 < 2000000000ull, "unregister with a bound AF_XDP socket took %.2f s",
+	      (th_now_ns() - t0) / 1e9);
+}
+
+static void t_xdp_close_and_rebind_kick(void)
+{
+	close_and_rebind(UNIFIED_MODE_KICK);
+}
+
+static void t_xdp_close_and_rebind_thread(void)
+{
+	close_and_rebind(UNIFIED_MODE_THREAD);
+}
+
 static void t_xdp_needs_4k_buffers(void)
 {
 	struct th_ctx c;
@@ -239,6 +408,9 @@ int main(int argc, char **argv)
 	RUN(t_xdp_needs_4k_buffers);
 	RUN(t_xdp_udp_copy_mode_on_veth);
 	RUN(t_xdp_other_port_reaches_kernel);
+	RUN(t_xdp_malformed_datagrams_do_not_starve);
+	RUN(t_xdp_close_and_rebind_kick);
+	RUN(t_xdp_close_and_rebind_thread);
 	teardown();
 	return harness_done();
 }

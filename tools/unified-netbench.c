@@ -516,7 +516,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (opt_target) {
+		int fd;
+
 		snprintf(target_path, sizeof(target_path), "%s", opt_target);
+		fd = open(target_path, O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "cannot open %s for O_DIRECT writes: %s\n", target_path, strerror(errno));
+			return 1;
+		}
+		close(fd);
 	} else {
 		const char *t = getenv("TMPDIR");
 		int fd;

@@ -34,6 +34,7 @@ load_kernels
 progs=(build-guest/tests/nvme/nvme_target build-guest/examples/seed_flow
        build-guest/tests/net/net_socket build-guest/tests/net/zcrx_probe)
 [[ -f "$root/tools/unified-bench.c" ]] && progs+=(build-guest/tools/unified-bench)
+[[ $mode == bench ]] && progs+=(build-guest/tools/unified-netbench)
 make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 NO_XDP=1 "${progs[@]}"
 
 tmp="$(mktemp -d)"
@@ -83,6 +84,10 @@ for qd in 1 32; do
 			awk -F';' '{ p50=\$24; p99=\$30; p999=\$32; sub(/.*=/,"",p50); sub(/.*=/,"",p99); sub(/.*=/,"",p999); printf "fio: read IOPS %s  bw %s KiB/s  clat p50 %s us  p99 %s us  p99.9 %s us\n", \$8, \$7, p50, p99, p999 }' || rc=1
 	done
 done
+# Network to the NVMe namespace (block node of nsid 1), over loopback.
+ip link set lo up 2>/dev/null || busybox ip link set lo up
+echo "=== unified-netbench /dev/nvme\${ng##*/ng} 64 MiB over loopback"
+/bin/t/unified-netbench --target /dev/nvme\${ng##*/ng} --bytes 64 --runs 2 --ways unified,recvcopy,recvdirect || rc=1
 exit \$rc
 GUEST
 fi

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linux mount binutils
       qemu-system-x86 busybox-static cpio kmod xz-utils zstd nvme-cli python3 e2fsprogs
-      iproute2 ca-certificates libxdp-dev libbpf-dev
+      iproute2 ca-certificates libxdp-dev libbpf-dev groff-base
       clang libclang-rt-14-dev libfuzzer-14-dev)   # the libfuzzer test tier (tests/fuzz/)
 
 missing=()

@@ -12,6 +12,10 @@ lib="$dest/usr/lib"
 export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 ver=$(pkg-config --modversion libunified)
 echo "pkg-config: libunified $ver, cflags '$(pkg-config --cflags libunified)', libs '$(pkg-config --libs libunified)'"
+for f in man1/unified-bench.1 man1/unified-netbench.1 man3/libunified.3 man3/unified_register.3 \
+	 man3/unified_net_listen.3; do
+	[[ -f "$dest/usr/share/man/$f" ]] || { echo "missing man page $f"; exit 1; }
+done
 for f in io_unified.h libunified.h; do
 	[[ -f "$dest/usr/include/$f" ]] || { echo "missing header $f"; exit 1; }
 done

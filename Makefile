@@ -141,9 +141,10 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TESTLIB) \
 		$(STATIC) $(LDFLAGS) $(LDLIBS) -lm
-$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(STATIC)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -o $@ $< $(TESTLIB) $(STATIC) $(LDFLAGS) \
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib -Itools/lib $(CFLAGS) -o $@ $< $(TESTLIB) $(TOOLLIB) \
+		$(STATIC) $(LDFLAGS) \
 		$(EXE_LDFLAGS) $(LDLIBS) -lm
 
 check: all

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unified-ingest's journal format (tools/lib/journal.c) on a namespace in
+ * memory: commits are found again in order, and recovery stops exactly at
+ * the first extent that a crash (torn write, never written), a stale
+ * journal or damage left behind; the spare superblock copy takes over.
+ */
+#include "helpers.h"
+#include "crc32c.h"
+#include "journal.h"
+
+#define NBLK 512u
+
+static uint8_t disk[NBLK * UJ_BLOCK];
+
+static int rd(void *arg, uint64_t blk, uint32_t n, void *buf)
+{
+	(void)arg;
+	if (blk + n > NBLK)
+		return -EIO;
+	memcpy(buf, disk + blk * UJ_BLOCK, (size_t)n * UJ_BLOCK);
+	return 0;
+}
+
+struct seen {
+	uint64_t n, last;
+	bool order_ok;
+};
+
+static void on_rec(void *arg, const struct uj_record *r)
+{
+	struct seen *s = arg;
+
+	if (r->seq != s->last + 1)
+		s->order_ok = false;
+	s->last = r->seq;
+	s->n++;
+}
+
+static uint64_t jid = 0x1234abcd5678ef00ull;
+
+/* Format, then @commits commits of @per records each; returns the block of
+ * each extent in @ext. */
+static void build(uint32_t commits, uint32_t per, uint64_t *ext)
+{
+	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
+	struct uj_super sb;
+	uint64_t at = UJ_FIRST_EXTENT, cursor = UJ_FIRST_EXTENT + UJ_EXTENT_BLOCKS, seq = 1;
+
+	memset(disk, 0, sizeof(disk));
+	uj_super_init(&sb, NBLK, 4096, jid, 1);
+	memcpy(disk, &sb, sizeof(sb));
+	memcpy(disk + UJ_BLOCK, &sb, sizeof(sb));
+	for (uint32_t c = 0; c < commits; c++) {
+		struct uj_record recs[64];
+		uint64_t data = cursor, next;
+		uint32_t nb;
+
+		cursor += 2;	/* a data region of 2 blocks for this commit's messages */
+		next = cursor;
+		cursor += UJ_EXTENT_BLOCKS;
+		for (uint32_t i = 0; i < per; i++) {
+			uint8_t *m = disk + data * UJ_BLOCK + i * 100;
+
+			memset(m, (int)(seq & 0xff), 100);
+			recs[i] = (struct uj_record){ .seq = seq++, .time_ns = 5, .source = 1, .len = 100,
+						      .crc = unified_crc32c(0, m, 100),
+						      .addr1 = data * UJ_BLOCK + i * 100 };
+		}
+		nb = uj_extent_encode(ebuf, jid, c + 1, next, recs, per);
+		memcpy(disk + at * UJ_BLOCK, ebuf, (size_t)nb * UJ_BLOCK);
+		ext[c] = at;
+		at = next;
+	}
+}
+
+static void t_commits_found_in_order(void)
+{
+	uint64_t ext[8];
+	struct seen s = { .order_ok = true };
+	struct uj_state st;
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(5, 40, ext);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, on_rec, &s, &st), "recover: %s", st.end_why);
+	CHECK(st.extents == 5 && st.records == 200 && st.first_seq == 1 && st.last_seq == 200,
+	      "%" PRIu64 " extents, %" PRIu64 " records, %" PRIu64 "..%" PRIu64, st.extents, st.records,
+	      st.first_seq, st.last_seq);
+	CHECK(s.n == 200 && s.order_ok, "callback saw %" PRIu64 " records in order %d", s.n, s.order_ok);
+	CHECK(st.next_commit_seq == 6 && st.next_rec_seq == 201, "sequences continue at %" PRIu64
+	      "/%" PRIu64, st.next_commit_seq, st.next_rec_seq);
+	CHECK(st.next_extent > ext[4] && st.high_water >= st.next_extent + UJ_EXTENT_BLOCKS,
+	      "next extent %" PRIu64 ", high water %" PRIu64, st.next_extent, st.high_water);
+}
+
+/* A crash leaves the last extent torn: recovery ends before it. */
+static void t_torn_last_extent(void)
+{
+	uint64_t ext[8];
+	struct uj_state st;
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(4, 40, ext);
+	disk[ext[3] * UJ_BLOCK + 900] ^= 0x40;	/* inside a record of the last extent */
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 3 && st.last_seq == 120 && st.next_extent == ext[3] &&
+	      strstr(st.end_why, "CRC32C"), "%" PRIu64 " extents, last %" PRIu64 ", end: %s", st.extents,
+	      st.last_seq, st.end_why);
+}
+
+/* A stale extent of an older journal where the next one would be. */
+static void t_stale_journal_extent(void)
+{
+	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
+	uint64_t ext[8];
+	struct uj_state st;
+	struct uj_record r = { .seq = 121, .len = 10, .addr1 = 0 };
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(3, 40, ext);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	uj_extent_encode(ebuf, jid ^ 1, 4, st.next_extent + 20, &r, 1);
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 3 && strstr(st.end_why, "another journal"), "end: %s", st.end_why);
+	/* the right journal id but a commit sequence that does not follow */
+	uj_extent_encode(ebuf, jid, 9, st.next_extent + 20, &r, 1);
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 3 && strstr(st.end_why, "commit sequence"), "end: %s", st.end_why);
+}
+
+/* Hostile contents: records out of range, sizes out of range. */
+static void t_hostile_extent(void)
+{
+	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
+	uint64_t ext[8];
+	struct uj_state st;
+	struct uj_record r = { .seq = 41, .len = 10, .addr1 = (uint64_t)NBLK * UJ_BLOCK };
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(1, 40, ext);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	uj_extent_encode(ebuf, jid, 2, st.next_extent + 20, &r, 1);
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 1 && strstr(st.end_why, "outside"), "end: %s", st.end_why);
+	r.addr1 = 0;
+	r.seq = 41;
+	uj_extent_encode(ebuf, jid, 2, NBLK - 1, &r, 1);	/* next extent past the end */
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 1 && strstr(st.end_why, "next extent"), "end: %s", st.end_why);
+}
+
+/* Superblock copy 0 damaged: copy 1 is used; both damaged: refused. */
+static void t_superblock_copies(void)
+{
+	uint64_t ext[8];
+	struct uj_state st;
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(2, 10, ext);
+	disk[20] ^= 1;
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover with copy 1");
+	CHECK(st.super_copy == 1 && st.extents == 2, "copy %d, %" PRIu64 " extents", st.super_copy,
+	      st.extents);
+	disk[UJ_BLOCK + 20] ^= 1;
+	CHECK(uj_recover(NBLK, rd, NULL, NULL, NULL, &st) == -EBADMSG, "both copies damaged: accepted");
+	build(2, 10, ext);
+	CHECK(uj_recover(NBLK - 8, rd, NULL, NULL, NULL, &st) == -EBADMSG &&
+	      strstr(st.end_why, "another size"), "a journal of another size: %s", st.end_why);
+}
+
+int main(int argc, char **argv)
+{
+	harness_args(argc, argv);
+	RUN(t_commits_found_in_order);
+	RUN(t_torn_last_extent);
+	RUN(t_stale_journal_extent);
+	RUN(t_hostile_extent);
+	RUN(t_superblock_copies);
+	return harness_done();
+}

@@ -165,7 +165,7 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 	n->buf_shift = (uint32_t)__builtin_ctz(ctx->buf_size);
 	n->conns = calloc(n->max_conns, sizeof(*n->conns));
 	for (i = 0; n->conns && i < n->max_conns; i++)
-		n->conns[i].fd = n->conns[i].ev_fd = -1;	/* closed at teardown if >= 0 */
+		n->conns[i].fd = -1;	/* closed at teardown if >= 0 */
 	n->free_slots = calloc(n->max_conns, sizeof(*n->free_slots));
 	n->work = calloc(n->max_conns, sizeof(*n->work));
 	n->buf_state = calloc(ctx->buf_entries, 1);
@@ -199,10 +199,13 @@ void unified_net_close_fds(struct unified_engine *e)
 	uint32_t i;
 
 	for (i = 0; n && n->conns && i < n->max_conns; i++) {
-		conn_close_fd(&n->conns[i]);
-		if (n->conns[i].ev_fd >= 0)	/* an accepted socket parked for RX room */
-			close(n->conns[i].ev_fd);
-		n->conns[i].ev_fd = -1;
+		struct unified_conn *c = &n->conns[i];
+
+		conn_close_fd(c);
+		if (c->has_event && c->ev_op == NET_OP_ACCEPT && c->ev_res >= 0) {
+			close(c->ev_res);	/* an accepted socket parked for RX room */
+			c->has_event = false;
+		}
 	}
 }
 
@@ -308,7 +311,8 @@ static uint32_t cons_ready(struct unified_net_ring *r)
 	return n > r->size ? 0 : n;
 }
 
-static bool rx_put(struct unified_net *n, const struct io_unified_net_desc *d)
+/* Append @d to RX (published at the end of the pass); false when RX is full. */
+bool unified_net_rx_put(struct unified_net *n, const struct io_unified_net_desc *d)
 {
 	if (!prod_free(&n->rx)) {
 		n->wait_rx = true;	/* the application must consume RX first */
@@ -335,16 +339,6 @@ struct io_uring_sqe *unified_net_sqe(struct unified_engine *e, uint64_t ud)
 	if (sqe)
 		sqe->user_data = ud;
 	return sqe;
-}
-
-bool prod_free_rx(struct unified_net *n)
-{
-	return prod_free(&n->rx) > 0;
-}
-
-void rx_put_desc(struct unified_net *n, const struct io_unified_net_desc *d)
-{
-	rx_put(n, d);
 }
 
 static bool comp_put(struct unified_net *n, uint64_t addr, uint32_t len, int32_t err)
@@ -434,7 +428,6 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->closing = c->final_sent = c->has_event = false;
 	c->final_flags = 0;
 	c->final_err = 0;
-	c->ev_fd = -1;
 	c->backoff_until = 0;
 	c->poll_remove_sent = false;
 	c->inc_failed = false;
@@ -484,7 +477,7 @@ static bool conn_finish(struct unified_net *n, struct unified_conn *c, uint32_t 
 		d.addr = c->buf;
 		d.len = 0;
 	}
-	if (!rx_put(n, &d)) {
+	if (!unified_net_rx_put(n, &d)) {
 		c->final_flags = flags;
 		c->final_err = err;
 		return false;
@@ -531,7 +524,7 @@ static bool conn_received(struct unified_net *n, struct unified_conn *c, int32_t
 	} else if (room) {
 		d.flags |= IO_UNIFIED_NET_RX_MORE;
 	}
-	if (!rx_put(n, &d))
+	if (!unified_net_rx_put(n, &d))
 		return false;
 	n->rx_bytes += (uint32_t)res;
 	c->pos += (uint32_t)res;
@@ -573,7 +566,7 @@ static bool conn_accepted(struct unified_net *n, struct unified_conn *l, int32_t
 	d.flags = IO_UNIFIED_NET_RX_NEW_CONN;
 	peer_fill(&d, &l->peer);
 	memcpy(&c->peer, &l->peer, sizeof(c->peer));
-	rx_put(n, &d);
+	unified_net_rx_put(n, &d);
 	n->accepted++;
 	work_add(n, c);
 	return true;
@@ -598,7 +591,6 @@ static void conn_event(struct unified_net *n, struct unified_conn *c, uint8_t op
 		c->has_event = true;
 		c->ev_op = op;
 		c->ev_res = res;
-		c->ev_fd = op == NET_OP_ACCEPT && res >= 0 ? res : -1;	/* closed at teardown */
 	}
 	work_add(n, c);
 }
@@ -716,7 +708,7 @@ static bool inc_announce(struct unified_net *n, struct unified_conn *c)
 		d.conn = conn_id(n, c);
 		d.user_data = c->user_data;
 		d.flags = ev->retire ? 0 : IO_UNIFIED_NET_RX_MORE;
-		if (!rx_put(n, &d))
+		if (!unified_net_rx_put(n, &d))
 			return false;
 		n->rx_bytes += ev->len;
 		if (ev->retire) {
@@ -812,7 +804,6 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 		if (!done)
 			return false;
 		c->has_event = false;
-		c->ev_fd = -1;	/* the new connection owns it now, or it was closed */
 	}
 	if (c->final_flags && !c->final_sent) {
 		if (!conn_finish(n, c, c->final_flags, c->final_err))
@@ -965,8 +956,7 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		conn_event(n, c, op, cqe->res);
 		break;
 	case NET_OP_POLL:
-		c->recv_inflight = false;
-		unified_net_xdp_polled(n);
+		c->recv_inflight = false;	/* the AF_XDP socket is readable */
 		work_add(n, c);
 		break;
 	case NET_OP_POLL_REMOVE:
@@ -1027,7 +1017,7 @@ static void consume_fill(struct unified_net *n)
 		d.conn = IO_UNIFIED_NET_NO_CONN;
 		d.flags = IO_UNIFIED_NET_RX_ERROR;
 		d.error = n->bad_fill_err;
-		if (!rx_put(n, &d))
+		if (!unified_net_rx_put(n, &d))
 			return;
 		n->bad_fill_pending = 0;
 	}
@@ -1046,7 +1036,7 @@ static void consume_fill(struct unified_net *n)
 			d.conn = IO_UNIFIED_NET_NO_CONN;
 			d.flags = IO_UNIFIED_NET_RX_ERROR;
 			d.error = err;
-			if (!rx_put(n, &d)) {
+			if (!unified_net_rx_put(n, &d)) {
 				n->bad_fill_pending = 1;
 				n->bad_fill_addr = addr;
 				n->bad_fill_err = err;

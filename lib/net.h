@@ -81,7 +81,6 @@ struct unified_conn {
 	bool has_event;		/* a completion waits for RX room */
 	int32_t ev_res;		/* that completion's result */
 	uint8_t ev_op;
-	int ev_fd;		/* accept: the new socket */
 	uint32_t final_flags;	/* the last entry's flags when it is pending */
 	int32_t final_err;
 	/* UDP receive and accept: the peer's address */
@@ -169,13 +168,11 @@ struct unified_net {
 /* net.c, for the providers */
 struct unified_conn *unified_net_conn_new(struct unified_net *n, int fd, int kind, uint64_t user_data);
 struct io_uring_sqe *unified_net_sqe(struct unified_engine *e, uint64_t ud);
-bool prod_free_rx(struct unified_net *n);
-void rx_put_desc(struct unified_net *n, const struct io_unified_net_desc *d);
+bool unified_net_rx_put(struct unified_net *n, const struct io_unified_net_desc *d);
 
 /* net_xdp.c (stubs without libxdp) */
 bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
 			     uint64_t ud);
-void unified_net_xdp_polled(struct unified_net *n);
 void unified_net_xdp_free(struct unified_net *n);
 uint64_t unified_net_xdp_dropped(struct unified_net *n);
 

@@ -49,15 +49,11 @@ fail:
 	return unified_set_err(err, "%s: %s", what, strerror(err));
 }
 
-static struct io_uring_sqe *net_sqe(struct unified_engine *e, uint64_t ud)
-{
-	return unified_net_sqe(e, ud);
-}
 
 static bool sock_prep_recv(struct unified_engine *e, struct unified_conn *c, void *dst, uint32_t len,
 			   uint64_t ud)
 {
-	struct io_uring_sqe *sqe = net_sqe(e, ud);
+	struct io_uring_sqe *sqe = unified_net_sqe(e, ud);
 
 	if (!sqe)
 		return false;
@@ -79,7 +75,7 @@ static bool sock_prep_recv(struct unified_engine *e, struct unified_conn *c, voi
 
 static bool sock_prep_accept(struct unified_engine *e, struct unified_conn *c, uint64_t ud)
 {
-	struct io_uring_sqe *sqe = net_sqe(e, ud);
+	struct io_uring_sqe *sqe = unified_net_sqe(e, ud);
 
 	if (!sqe)
 		return false;
@@ -92,7 +88,7 @@ static bool sock_prep_accept(struct unified_engine *e, struct unified_conn *c, u
 static bool sock_prep_send(struct unified_engine *e, struct unified_conn *c, const void *src,
 			   uint32_t len, uint64_t ud, bool zc)
 {
-	struct io_uring_sqe *sqe = net_sqe(e, ud);
+	struct io_uring_sqe *sqe = unified_net_sqe(e, ud);
 
 	if (!sqe)
 		return false;

@@ -194,14 +194,13 @@ bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, st
 		d.len = plen;
 		d.conn = (uint32_t)c->gen << 16 | (uint32_t)(c - n->conns);
 		d.user_data = c->user_data;
-		if (!prod_free_rx(n)) {
-			n->wait_rx = true;
-			break;
-		}
-		rx_put_desc(n, &d);
+		if (!unified_net_rx_put(n, &d))
+			break;		/* RX full: this one and the rest stay in the ring */
 		n->rx_bytes += plen;
 		n->buf_state[frame >> n->buf_shift] = 0;	/* BUF_APP: the application's */
 	}
+	if (i < got)	/* not taken: peeked again by the next pass */
+		xsk_ring_cons__cancel(&x->rx, got - i);
 	if (i)
 		xsk_ring_cons__release(&x->rx, i);
 	xdp_fill(n, x);		/* frames of refused datagrams, at once */
@@ -220,11 +219,6 @@ bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, st
 		n->ops_inflight++;
 	}
 	return true;
-}
-
-void unified_net_xdp_polled(struct unified_net *n)
-{
-	(void)n;	/* the connection's recv_inflight says it */
 }
 
 uint64_t unified_net_xdp_dropped(struct unified_net *n)
@@ -392,11 +386,6 @@ bool unified_net_xdp_advance(struct unified_engine *e, struct unified_net *n, st
 {
 	(void)e, (void)n, (void)c, (void)ud;
 	return true;
-}
-
-void unified_net_xdp_polled(struct unified_net *n)
-{
-	(void)n;
 }
 
 uint64_t unified_net_xdp_dropped(struct unified_net *n)

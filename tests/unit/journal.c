@@ -64,6 +64,7 @@ static void build(uint32_t commits, uint32_t per, uint64_t *ext)
 
 			memset(m, (int)(seq & 0xff), 100);
 			recs[i] = (struct uj_record){ .seq = seq++, .time_ns = 5, .source = 1, .len = 100,
+						      .len1 = 100,
 						      .crc = unified_crc32c(0, m, 100),
 						      .addr1 = data * UJ_BLOCK + i * 100 };
 		}
@@ -116,7 +117,7 @@ static void t_stale_journal_extent(void)
 	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
 	uint64_t ext[8];
 	struct uj_state st;
-	struct uj_record r = { .seq = 121, .len = 10, .addr1 = 0 };
+	struct uj_record r = { .seq = 121, .len = 10, .len1 = 10, .addr1 = 0 };
 
 	if (!unified_crc32c_available())
 		SKIP("no CRC32C instruction");
@@ -139,7 +140,7 @@ static void t_hostile_extent(void)
 	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
 	uint64_t ext[8];
 	struct uj_state st;
-	struct uj_record r = { .seq = 41, .len = 10, .addr1 = (uint64_t)NBLK * UJ_BLOCK };
+	struct uj_record r = { .seq = 41, .len = 10, .len1 = 10, .addr1 = (uint64_t)NBLK * UJ_BLOCK };
 
 	if (!unified_crc32c_available())
 		SKIP("no CRC32C instruction");
@@ -155,6 +156,35 @@ static void t_hostile_extent(void)
 	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
 	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
 	CHECK(st.extents == 1 && strstr(st.end_why, "next extent"), "end: %s", st.end_why);
+}
+
+/* A message in two parts, its second far past the extents: recovery's
+ * high water covers the last byte of each part, so no later data region
+ * can be placed over it. */
+static void t_high_water_covers_both_parts(void)
+{
+	static uint8_t ebuf[UJ_EXTENT_BLOCKS * UJ_BLOCK] __attribute__((aligned(UJ_BLOCK)));
+	uint64_t ext[8];
+	struct uj_state st;
+	struct uj_record r = { .seq = 11, .len = 6000, .len1 = 1000,
+			       .addr1 = 100ull * UJ_BLOCK + 3096, .addr2 = 300ull * UJ_BLOCK };
+
+	if (!unified_crc32c_available())
+		SKIP("no CRC32C instruction");
+	build(1, 10, ext);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	uj_extent_encode(ebuf, jid, 2, st.next_extent + UJ_EXTENT_BLOCKS, &r, 1);
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover: %s", st.end_why);
+	CHECK(st.extents == 2 && st.high_water == 302, "high water %" PRIu64 " (the second part "
+	      "ends in block 301)", st.high_water);
+	r.len1 = 6000;	/* claims one part but names a second */
+	build(1, 10, ext);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	uj_extent_encode(ebuf, jid, 2, st.next_extent + UJ_EXTENT_BLOCKS, &r, 1);
+	memcpy(disk + st.next_extent * UJ_BLOCK, ebuf, UJ_BLOCK);
+	REQUIRE(!uj_recover(NBLK, rd, NULL, NULL, NULL, &st), "recover");
+	CHECK(st.extents == 1 && strstr(st.end_why, "parts"), "end: %s", st.end_why);
 }
 
 /* Superblock copy 0 damaged: copy 1 is used; both damaged: refused. */
@@ -184,6 +214,7 @@ int main(int argc, char **argv)
 	RUN(t_torn_last_extent);
 	RUN(t_stale_journal_extent);
 	RUN(t_hostile_extent);
+	RUN(t_high_water_covers_both_parts);
 	RUN(t_superblock_copies);
 	return harness_done();
 }

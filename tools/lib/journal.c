@@ -109,13 +109,11 @@ static const char *extent_check(uint8_t *buf, const struct uj_state *st, uint64_
 	for (i = 0; i < h->nrec; i++) {
 		if (r[i].seq != st->next_rec_seq + i)
 			return "record sequence does not follow";
-		uint64_t room;
-
-		if (r[i].addr1 >= bytes || r[i].addr2 >= bytes || r[i].flags)
+		if (r[i].addr1 >= bytes || r[i].addr2 >= bytes)
 			return "a record points outside the journal";
-		room = bytes - r[i].addr1 + (r[i].addr2 ? bytes - r[i].addr2 : 0);
-		if (!r[i].len || r[i].len > room)
-			return "a record's length does not fit the journal";
+		if (!r[i].len1 || r[i].len1 > r[i].len || (r[i].len1 < r[i].len) != !!r[i].addr2 ||
+		    r[i].len1 > bytes - r[i].addr1 || r[i].len - r[i].len1 > bytes - r[i].addr2)
+			return "a record's parts do not fit the journal";
 	}
 	return NULL;
 }
@@ -173,7 +171,9 @@ int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, 
 		if (st->end_why)
 			break;
 		for (i = 0; i < h->nrec; i++) {
-			uint64_t end1 = r[i].addr1 / UJ_BLOCK + 1, end2 = r[i].addr2 / UJ_BLOCK + 1;
+			/* first block past each part: nothing the chain names is free */
+			uint64_t end1 = (r[i].addr1 + r[i].len1 - 1) / UJ_BLOCK + 1;
+			uint64_t end2 = (r[i].addr2 + (r[i].len - r[i].len1) - 1) / UJ_BLOCK + 1;
 
 			if (rec)
 				rec(rec_arg, &r[i]);

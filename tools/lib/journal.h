@@ -50,9 +50,9 @@ struct uj_record {
 	uint32_t source;	/* connection id */
 	uint32_t len;		/* message bytes */
 	uint32_t crc;		/* CRC32C of the message bytes */
-	uint32_t flags;		/* 0 */
+	uint32_t len1;		/* bytes of the first part: len, or less with a second part */
 	uint64_t addr1;		/* journal byte address of the message (first part) */
-	uint64_t addr2;		/* second part (the next buffer's region), or 0 */
+	uint64_t addr2;		/* second part (len - len1 bytes in the next buffer's region), or 0 */
 };
 
 #define UJ_RECS_PER_EXTENT \

@@ -266,7 +266,10 @@ struct io_unified_reg {
  * entry is a multiple of buffer_entry_size.  A buffer belongs to exactly
  * one party at a time: the application, the receive side (from FILL until
  * the RX entry that returns it), an NVMe command in flight, or a send in
- * flight (from TX until its COMPLETION entry).
+ * flight (from TX until its COMPLETION entry).  One exception: an NVMe
+ * Write may name the bytes of a TCP receive buffer already announced on
+ * RX (they never change again), up to the logical block holding the last
+ * of them, while the receive side keeps appending after them.
  */
 struct io_unified_net_reg {
 	__u32	fill_entries;	/* power of two, 1..IO_UNIFIED_MAX_ENTRIES */

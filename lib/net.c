@@ -13,7 +13,10 @@
  * a buffer that is not BUF_APP, or one with NVMe commands in flight, is
  * refused (an RX error entry for FILL, a COMPLETION entry with an error for
  * TX) and changes nothing; an NVMe command naming a BUF_RX or BUF_TX buffer
- * completes with Invalid Field.  Everything the application wrote is read
+ * completes with Invalid Field, except a Write that names only bytes of
+ * one TCP receive buffer already announced on RX (announced[], rounded up
+ * to the logical block): those bytes never change again, so the
+ * application can make a stream durable before its buffer is full.  Everything the application wrote is read
  * once (one copy of each entry) and bound-checked.
  *
  * TCP receive: each connection holds at most one buffer and has at most
@@ -170,9 +173,11 @@ int unified_net_start(struct unified_ctx *ctx, const struct io_unified_net_reg *
 	n->work = calloc(n->max_conns, sizeof(*n->work));
 	n->buf_state = calloc(ctx->buf_entries, 1);
 	n->nvme_refs = calloc(ctx->buf_entries, sizeof(*n->nvme_refs));
+	n->announced = calloc(ctx->buf_entries, sizeof(*n->announced));
 	n->pool = calloc(ctx->buf_entries, sizeof(*n->pool));
 	n->comp_pending = calloc(nr->comp_entries, sizeof(*n->comp_pending));
-	if (!n->conns || !n->free_slots || !n->work || !n->buf_state || !n->nvme_refs || !n->pool ||
+	if (!n->conns || !n->free_slots || !n->work || !n->buf_state || !n->nvme_refs || !n->announced ||
+	    !n->pool ||
 	    !n->comp_pending)
 		return unified_set_err(ENOMEM, "no memory for %u connections and %u buffers",
 				       n->max_conns, ctx->buf_entries);
@@ -226,6 +231,7 @@ void unified_net_free(struct unified_engine *e)
 	free(n->work);
 	free(n->buf_state);
 	free(n->nvme_refs);
+	free(n->announced);
 	free(n->pool);
 	free(n->comp_pending);
 	free(n);
@@ -528,6 +534,8 @@ static bool conn_received(struct unified_net *n, struct unified_conn *c, int32_t
 		return false;
 	n->rx_bytes += (uint32_t)res;
 	c->pos += (uint32_t)res;
+	if (c->kind == CONN_TCP)
+		__atomic_store_n(&n->announced[buf_index(n, c->buf)], c->pos, __ATOMIC_RELAXED);
 	if (!(d.flags & IO_UNIFIED_NET_RX_MORE)) {
 		n->buf_state[buf_index(n, c->buf)] = BUF_APP;
 		c->buf = IO_UNIFIED_NET_NO_ADDR;
@@ -711,6 +719,8 @@ static bool inc_announce(struct unified_net *n, struct unified_conn *c)
 		if (!unified_net_rx_put(n, &d))
 			return false;
 		n->rx_bytes += ev->len;
+		__atomic_store_n(&n->announced[buf_index(n, c->inc_buf[ev->bid])], ev->off + ev->len,
+				 __ATOMIC_RELAXED);
 		if (ev->retire) {
 			n->buf_state[buf_index(n, c->inc_buf[ev->bid])] = BUF_APP;
 			c->inc_buf[ev->bid] = IO_UNIFIED_NET_NO_ADDR;
@@ -1045,6 +1055,7 @@ static void consume_fill(struct unified_net *n)
 			continue;
 		}
 		n->buf_state[buf_index(n, addr)] = BUF_RX;
+		__atomic_store_n(&n->announced[buf_index(n, addr)], 0, __ATOMIC_RELAXED);
 		n->pool[(n->pool_head + n->pool_count++) % nbufs] = addr;
 		if (n->xdp)	/* the AF_XDP socket takes buffers outside its poll */
 			work_add(n, &n->conns[n->xdp_slot]);
@@ -1138,9 +1149,22 @@ int unified_net_nvme_take(struct unified_engine *e, struct unified_cmd *cmd)
 	uint64_t b, first = buf_index(n, cmd->buf_offset), last = buf_index(n, cmd->buf_offset + cmd->len - 1);
 
 	cmd->net_len = cmd->len;
-	for (b = first; b <= last; b++)
-		if (__atomic_load_n(&n->buf_state[b], __ATOMIC_RELAXED) != BUF_APP)
+	for (b = first; b <= last; b++) {
+		uint8_t st = __atomic_load_n(&n->buf_state[b], __ATOMIC_RELAXED);
+		uint64_t in_buf, stable, lba = 1ull << e->tgt.lba_shift;
+
+		if (st == BUF_APP)
+			continue;
+		/* A Write of announced bytes of a receive buffer: the device
+		 * only reads them, and the receive side only appends. */
+		if (st != BUF_RX || first != last || cmd->admin ||
+		    cmd->opcode != IO_UNIFIED_NVME_CMD_WRITE)
 			return -EBUSY;
+		in_buf = cmd->buf_offset & ((1ull << n->buf_shift) - 1);
+		stable = __atomic_load_n(&n->announced[b], __ATOMIC_RELAXED);
+		if (in_buf >= stable || in_buf + cmd->len > ((stable + lba - 1) & ~(lba - 1)))
+			return -EBUSY;
+	}
 	for (b = first; b <= last; b++)
 		__atomic_fetch_add(&n->nvme_refs[b], 1, __ATOMIC_RELAXED);
 	cmd->net_held = 1;

@@ -801,6 +801,108 @@ static void t_fill_bad_offsets(void)
 	sink_close(&k);
 }
 
+/* Wait (kick mode) for the next RX entry of connection @conn that carries
+ * bytes; copies it to *@d.  False after 10 s. */
+static bool rx_next_bytes(struct sink *k, struct io_unified_net_desc *d)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t idx, n, i;
+		bool got = false;
+
+		unified_enter(k->c.ctx, 0, 10000);
+		n = unified_ring_peek(&k->r.rx, 1, &idx);
+		for (i = 0; i < n; i++) {
+			*d = *unified_net_desc(&k->r.rx, idx + i);
+			got = d->len > 0;
+		}
+		if (n)
+			unified_ring_release(&k->r.rx, n);
+		if (got)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A Write may name bytes of a buffer the receive side still holds, once
+ * they are announced: up to the logical block holding the last announced
+ * byte, and no further; a Read into that buffer, or a Write past those
+ * bytes, completes with Invalid Field.  Reading the target back gives the
+ * bytes sent (unified-ingest commits a stream this way before its buffer
+ * is full).
+ */
+static void t_nvme_write_of_announced_bytes(void)
+{
+	struct sink k = { 0 };
+	struct io_unified_sqe sqe;
+	struct io_unified_net_desc d;
+	struct sockaddr_in to;
+	uint8_t *msg, *buf0, *scratch;
+	uint32_t lid, idx, lba, first, total;
+	uint16_t port;
+	int fd = -1;
+
+	NEED_NETNS();
+	REQUIRE(!sink_open(&k, UNIFIED_MODE_KICK, 4u << 20), "registration failed");
+	lba = k.c.lba;
+	total = 5 * lba + 100;	/* ends inside the sixth block */
+	msg = malloc(total);
+	REQUIRE(msg, "malloc");
+	buf0 = k.c.buf;
+	scratch = buf0 + (uint64_t)SCRATCH * BUFSZ;
+	for (uint32_t i = 0; i < total; i++)
+		msg[i] = pattern(9, i);
+	REQUIRE(!sink_listen(&k, SOCK_STREAM, "127.0.0.1", &port, &lid), "listen: %s", unified_errmsg());
+	REQUIRE(unified_ring_reserve(&k.r.fill, 1, &idx) == 1, "FILL full");
+	*unified_fill_addr(&k.r.fill, idx) = 0;	/* buffer 0 */
+	unified_ring_submit(&k.r.fill, 1);
+	sin4(&to, "127.0.0.1", port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(fd >= 0 && !connect(fd, (struct sockaddr *)&to, sizeof(to)), "connect: %s",
+		strerror(errno));
+	first = lba + lba / 2;	/* one block and a half */
+	REQUIRE(write(fd, msg, first) == (ssize_t)first, "send");
+	REQUIRE(rx_next_bytes(&k, &d), "no RX entry with bytes");
+	REQUIRE(d.addr == 0 && d.len == first && (d.flags & IO_UNIFIED_NET_RX_MORE),
+		"RX addr %" PRIu64 " len %u flags %#x", (uint64_t)d.addr, d.len, d.flags);
+
+	/* The announced bytes, rounded up to whole blocks: accepted. */
+	th_prep_write(&k.c, &sqe, 0, 2, 0, 1);
+	EXEC_EXPECT(&k.c, &sqe, ST_OK, 2 * lba);
+	/* One block further: not announced, refused. */
+	th_prep_write(&k.c, &sqe, 4, 3, 0, 2);
+	EXEC_EXPECT(&k.c, &sqe, 0x0002, 0);
+	/* Starting past the announced bytes: refused. */
+	th_prep_write(&k.c, &sqe, 4, 1, 2 * lba, 3);
+	EXEC_EXPECT(&k.c, &sqe, 0x0002, 0);
+	/* A Read into the held buffer would change bytes under the stream. */
+	th_prep_read(&k.c, &sqe, 0, 1, 0, 4);
+	EXEC_EXPECT(&k.c, &sqe, 0x0002, 0);
+	REQUIRE(!memcmp(buf0, msg, first), "the held buffer changed");
+	/* What reached the target is what was sent. */
+	REQUIRE(th_read(&k.c, 0, 2, (uint64_t)SCRATCH * BUFSZ) == 0, "read back");
+	CHECK(!memcmp(scratch, msg, first), "target bytes differ from the sent ones");
+
+	/* More bytes: the announced part grows, and so does what may be written. */
+	REQUIRE(write(fd, msg + first, total - first) == (ssize_t)(total - first), "send");
+	{
+		uint32_t have = first;
+
+		while (have < total) {
+			REQUIRE(rx_next_bytes(&k, &d), "no RX entry after %u bytes", have);
+			REQUIRE(d.addr == have, "RX addr %" PRIu64 ", want %u", (uint64_t)d.addr, have);
+			have += d.len;
+		}
+	}
+	th_prep_write(&k.c, &sqe, 1, 5, lba, 5);	/* blocks 1..5: the sixth ends the bytes */
+	EXEC_EXPECT(&k.c, &sqe, ST_OK, 5 * lba);
+	REQUIRE(th_read(&k.c, 0, 6, (uint64_t)SCRATCH * BUFSZ) == 0, "read back");
+	CHECK(!memcmp(scratch, msg, total), "target bytes differ after the second write");
+	free(msg);
+	close(fd);
+	sink_close(&k);
+}
+
 /* A plain listening socket on loopback, and a library connection to it in
  * *@conn; the listening fd, or -1. */
 static int connect_to_plain_server(struct sink *k, uint32_t *conn)
@@ -1074,6 +1176,7 @@ int main(int argc, char **argv)
 	net_setup();
 	RUN(t_registration);
 	RUN(t_fill_bad_offsets);
+	RUN(t_nvme_write_of_announced_bytes);
 	RUN(t_tx_errors_and_send);
 	RUN(t_tx_stream_zerocopy);
 	RUN(t_udp_datagrams_and_drops);

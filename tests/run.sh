@@ -9,6 +9,9 @@
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
 #       net       build/tests/net/*             (network rings: TCP/UDP over loopback in a private
 #                                               network namespace and over veth; root)
+#       ingest    tests/ingest/run.sh           (unified-ingest with logger, loggen, rsyslog omfwd and
+#                                               omrelp, UDP, malformed streams, 1000 connections, a full
+#                                               target, SIGTERM and 100 kill -9 rounds; root)
 #       examples  build/examples/seed_flow      (on the embedded default namespace file) and
 #                 examples/net_to_nvme          (TCP on loopback to a file target, read back)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
@@ -34,11 +37,11 @@
 # the exit status is 0 iff nothing failed.
 set -euo pipefail
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target net examples install asan tsan fuzz libfuzzer qemu)
+ALL_TIERS=(unit target net ingest examples install asan tsan fuzz libfuzzer qemu)
 build=1
 tiers=()
 while (($#)); do
@@ -234,6 +237,10 @@ for tier in "${ALL_TIERS[@]}"; do
     net)
         tier_header net "build/tests/net/* (network namespaces and veth: root, else the cases SKIP)"
         needs_build net all && run_dir net harness build/tests/net
+        ;;
+    ingest)
+        tier_header ingest "tests/ingest/run.sh: unified-ingest with real clients (root: a private network namespace)"
+        needs_build ingest all && run_prog harness "tests/ingest/run.sh" tests/ingest/run.sh
         ;;
     examples)
         tier_header examples "build/examples/seed_flow on the embedded default namespace, net_to_nvme"

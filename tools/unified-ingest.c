@@ -171,6 +171,7 @@ struct ingest {
 	uint32_t max_conns;
 	uint32_t nconns, listeners, udp_open;
 	uint32_t lid[3];
+	uint16_t port[3];
 	uint32_t *rsp_list, rsp_n;	/* RELP connections with responses ready */
 	/* the journal */
 	struct uj_state js;
@@ -1127,7 +1128,8 @@ static void start_listener(struct ingest *g, const char *spec, int type, uint8_t
 			  (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
 		snprintf(shown, sizeof(shown), "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	}
-	g->lid[g->listeners++] = id;
+	g->lid[g->listeners] = id;
+	g->port[g->listeners++] = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if (proto == P_UDP) {
 		struct iconn *c = conn_new(g, id, P_UDP);
 
@@ -1155,13 +1157,14 @@ static void stats_line(struct ingest *g, bool final)
 	if (opt_json)
 		printf("{\"type\":\"%s\",\"seconds\":%.3f,\"messages\":%" PRIu64 ",\"msgs_per_s\":%.0f,"
 		       "\"mb_per_s\":%.2f,\"buffers_in_use\":%u,\"buffers\":%u,\"ack_p50_us\":%.0f,"
-		       "\"ack_p99_us\":%.0f,\"connections\":%u,\"commits\":%" PRIu64 ",\"records\":%"
-		       PRIu64 ",\"udp_dropped\":%" PRIu64 ",\"bad_connections\":%" PRIu64
+		       "\"ack_p99_us\":%.0f,\"connections\":%u,\"commits\":%" PRIu64 ",\"stored\":%" PRIu64
+		       ",\"not_stored\":%u,\"records\":%" PRIu64 ",\"udp_dropped\":%" PRIu64 ",\"bad_connections\":%" PRIu64
 		       ",\"cpu_s\":%.3f,\"cpu_us_per_msg\":%.3f,\"copied_bytes\":%" PRIu64 ","
 		       "\"journal_used_blocks\":%" PRIu64 ",\"journal_blocks\":%" PRIu64 "}\n",
-		       final ? "summary" : "stats", dt, m, m / dt, by / dt / 1e6, g->nbufs - g->nfree,
+		       final ? "summary" : "stats", dt, m, m / dt, by / dt / 1e6, g->nbufs - 1 - g->nfree - ns.fill_buffers,
 		       g->nbufs, hist_pct_us(h, 50), hist_pct_us(h, 99), g->nconns - g->udp_open,
-		       g->commits, g->durable_seq, ns.udp_dropped, g->bad_conns, cpu,
+		       g->commits, g->durable_seq - g->js.next_rec_seq + 1, g->pr_n, g->durable_seq,
+		       ns.udp_dropped, g->bad_conns, cpu,
 		       g->msgs ? cpu * 1e6 / (double)g->msgs : 0, ns.copied_bytes, g->cursor, g->nblocks);
 	else if (final)
 		fprintf(stderr, "unified-ingest: %" PRIu64 " messages, %.1f MB in %.2f s: %.0f msg/s, "
@@ -1175,7 +1178,7 @@ static void stats_line(struct ingest *g, bool final)
 	else
 		fprintf(stderr, "unified-ingest: %.0f msg/s %.2f MB/s | buffers %u/%u | ack p50 %.0f us "
 			"p99 %.0f us | %u connections | %" PRIu64 " durable\n", m / dt, by / dt / 1e6,
-			g->nbufs - g->nfree, g->nbufs, hist_pct_us(h, 50), hist_pct_us(h, 99),
+			g->nbufs - 1 - g->nfree - ns.fill_buffers, g->nbufs, hist_pct_us(h, 50), hist_pct_us(h, 99),
 			g->nconns - g->udp_open, g->durable_seq);
 	fflush(stdout);
 	if (!final) {
@@ -1221,6 +1224,15 @@ static int cmd_serve(void)
 
 	if (!opt_listen && !opt_relp && !opt_udp)
 		opt_listen = "127.0.0.1:10514";
+	/* a descriptor per connection: raise the soft limit to the hard one */
+	{
+		struct rlimit rl;
+
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	g->bufsz = opt_bufsz;
 	if (!opt_max_msg || opt_max_msg > opt_bufsz)
 		opt_max_msg = opt_bufsz;
@@ -1264,9 +1276,18 @@ static int cmd_serve(void)
 		start_listener(g, opt_relp, SOCK_STREAM, P_RELP);
 	if (opt_udp)
 		start_listener(g, opt_udp, SOCK_DGRAM, P_UDP);
-	if (opt_json)
-		printf("{\"type\":\"ready\",\"target\":\"%s\",\"next_seq\":%" PRIu64 "}\n", g->ti.path,
+	if (opt_json) {
+		printf("{\"type\":\"ready\",\"target\":\"%s\",\"next_seq\":%" PRIu64, g->ti.path,
 		       g->rec_seq);
+		i = 0;
+		if (opt_listen)
+			printf(",\"tcp_port\":%u", g->port[i++]);
+		if (opt_relp)
+			printf(",\"relp_port\":%u", g->port[i++]);
+		if (opt_udp)
+			printf(",\"udp_port\":%u", g->port[i++]);
+		printf("}\n");
+	}
 	else
 		logf_("ready");
 	fflush(stdout);

@@ -45,6 +45,8 @@
 #define FUA		(1u << 30)	/* NVMe Write CDW12 bit 30: Force Unit Access */
 #define NO_BUF		(-1)
 #define TX_RESERVE	32u		/* buffers kept out of FILL for RELP responses */
+#define MAX_EXT		16u		/* index extents per commit, written as one run */
+#define EXT_AREA	(MAX_EXT * UJ_EXTENT_BLOCKS * UJ_BLOCK)	/* 1 MiB: where they are encoded */
 
 enum proto { P_TCP = 1, P_RELP, P_UDP };
 enum { UD_DATA = 1, UD_FLUSH, UD_INDEX, UD_SYNC };	/* NVMe user_data tags (<< 56) */
@@ -188,10 +190,12 @@ struct ingest {
 	uint64_t pr_bytes;
 	/* the commit in flight */
 	int cstate;			/* 0 idle, 1 data, 2 flush, 3 index */
-	uint32_t c_writes, c_nrec;
+	uint32_t c_writes, c_nrec, c_next, c_index_writes;	/* c_next: index blocks */
+	uint64_t c_commit_seqs;		/* extents (commit sequence numbers) it uses */
 	uint32_t *dirty, ndirty;
 	uint32_t *cbufs, n_cbufs;	/* the buffers the commit's data writes read */
-	int32_t ext_buf;		/* the buffer the extent is encoded in */
+	uint32_t ext_bufs;		/* buffers 0.. hold the extents being written (EXT_AREA) */
+	uint64_t batch_mono, batch_real;	/* arrival time of the RX entries being read */
 	struct uj_record *recbuf;
 	uint64_t c_next_ext;
 	/* statistics */
@@ -628,13 +632,13 @@ static void add_record(struct ingest *g, struct iconn *c, uint64_t off, uint32_t
 	}
 	m1 = buf_ptr(g, p->b1) + p->off1;
 	p->r.seq = g->rec_seq++;
-	p->r.time_ns = real_ns();
+	p->r.time_ns = g->batch_real;
 	p->r.source = c->id;
 	p->r.len = len;
 	p->r.len1 = len1;
 	/* CRC32C reads the bytes where the network put them; it copies nothing */
 	p->r.crc = unified_crc32c(unified_crc32c(0, m1, len1), m2, m2 ? len - len1 : 0);
-	p->arrival_ns = now_ns();
+	p->arrival_ns = g->batch_mono;
 	g->b[p->b1].recs++;
 	if (p->b2 != NO_BUF)
 		g->b[p->b2].recs++;
@@ -844,7 +848,7 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 			if (b != c->cur || d.addr != buf_off(g, b) + ib->seen)
 				die("RX bytes out of stream order: a bug");
 			ib->seen += d.len;
-			c->last_rx_ns = now_ns();
+			c->last_rx_ns = g->batch_mono;
 			if (!c->closing) {
 				if (c->proto == P_RELP)
 					ret = relp_feed(&c->rp, g->area + d.addr, d.len, c->stream, relp_frame,
@@ -940,13 +944,25 @@ static void commit_flush(struct ingest *g)
 	g->cstate = 2;
 }
 
+static uint32_t extent_blocks(uint32_t nrec)
+{
+	return (uint32_t)((sizeof(struct uj_extent_hdr) + nrec * sizeof(struct uj_record) + UJ_BLOCK - 1) /
+			  UJ_BLOCK);
+}
+
 static void commit_start(struct ingest *g)
 {
-	uint32_t i, n = g->pr_n < UJ_RECS_PER_EXTENT ? g->pr_n : (uint32_t)UJ_RECS_PER_EXTENT;
-	uint32_t used = (uint32_t)((sizeof(struct uj_extent_hdr) + n * sizeof(struct uj_record) +
-				    UJ_BLOCK - 1) / UJ_BLOCK);
+	/* Nothing is allocated between commits, so the extents' place,
+	 * reserved by the last commit, is free beyond its 16 blocks too: a
+	 * big commit writes several extents there, back to back, each naming
+	 * the next.  (After a recovery that found more in use, one.) */
+	bool fresh = g->cursor == g->ext_at + UJ_EXTENT_BLOCKS;
+	uint32_t max = fresh ? MAX_EXT * (uint32_t)UJ_RECS_PER_EXTENT : (uint32_t)UJ_RECS_PER_EXTENT;
+	uint32_t i, n = g->pr_n < max ? g->pr_n : max, used = 0;
 	uint64_t need = 0;
 
+	for (i = 0; i < n; i += (uint32_t)UJ_RECS_PER_EXTENT)
+		used += extent_blocks(n - i < UJ_RECS_PER_EXTENT ? n - i : (uint32_t)UJ_RECS_PER_EXTENT);
 	/* Journal space: the regions still to allocate, and the next extent. */
 	for (i = 0; i < n; i++) {
 		struct prec *p = &g->pr[(g->pr_head + i) % g->pr_cap];
@@ -961,11 +977,7 @@ static void commit_start(struct ingest *g)
 			need += g->b[b].region ? 0 : g->rb;
 		}
 	}
-	/* Nothing was allocated since the extent's place was reserved: it
-	 * only takes the blocks it uses. */
-	if (g->cursor == g->ext_at + UJ_EXTENT_BLOCKS)
-		g->cursor = g->ext_at + used;
-	if (g->cursor + need + UJ_EXTENT_BLOCKS > g->nblocks) {
+	if ((fresh ? g->ext_at + used : g->cursor) + need + UJ_EXTENT_BLOCKS > g->nblocks) {
 		for (i = 0; i < g->ndirty; i++)
 			g->b[g->dirty[i]].listed = false;
 		g->ndirty = 0;
@@ -974,7 +986,10 @@ static void commit_start(struct ingest *g)
 		g->full_logged = true;
 		return;
 	}
+	if (fresh)	/* the extents take the blocks they use, no more */
+		g->cursor = g->ext_at + used;
 	g->c_nrec = n;
+	g->c_next = used;
 	g->c_writes = 0;
 	g->cstate = 1;
 	g->n_cbufs = 0;
@@ -998,16 +1013,34 @@ static void commit_start(struct ingest *g)
 		commit_flush(g);
 }
 
+/* The commit's extents, one run of blocks at the reserved place, with FUA. */
 static void commit_index(struct ingest *g)
 {
-	struct io_unified_sqe s;
-	uint32_t nb = uj_extent_encode(buf_ptr(g, g->ext_buf), g->js.sb.journal_id, g->commit_seq,
-				       g->c_next_ext, g->recbuf, g->c_nrec);
+	uint8_t *area = buf_ptr(g, 0);
+	uint32_t i, at = 0, max = (g->ti.max_xfer & ~(UJ_BLOCK - 1)) / UJ_BLOCK;
+	uint64_t seq = g->commit_seq;
 
-	unified_prep_write(&s, g->ti.nsid, blk_lba(g, g->ext_at), nb << (12 - g->lba_shift),
-			   buf_off(g, g->ext_buf), nb * UJ_BLOCK, (uint64_t)UD_INDEX << 56);
-	s.nvme_cmd.cdw12 |= FUA;
-	sq_put(g, &s);
+	for (i = 0; i < g->c_nrec || (!i && !g->c_nrec); i += (uint32_t)UJ_RECS_PER_EXTENT, seq++) {
+		uint32_t k = g->c_nrec - i < UJ_RECS_PER_EXTENT ? g->c_nrec - i : (uint32_t)UJ_RECS_PER_EXTENT;
+		uint32_t nb = extent_blocks(k);
+		uint64_t next = at + nb == g->c_next ? g->c_next_ext : g->ext_at + at + nb;
+
+		uj_extent_encode(area + (size_t)at * UJ_BLOCK, g->js.sb.journal_id, seq, next,
+				 g->recbuf + i, k);
+		at += nb;
+	}
+	g->c_index_writes = 0;
+	for (i = 0; i < g->c_next; i += max) {
+		struct io_unified_sqe s;
+		uint32_t nb = g->c_next - i < max ? g->c_next - i : max;
+
+		unified_prep_write(&s, g->ti.nsid, blk_lba(g, g->ext_at + i), nb << (12 - g->lba_shift),
+				   (uint64_t)i * UJ_BLOCK, nb * UJ_BLOCK, (uint64_t)UD_INDEX << 56);
+		s.nvme_cmd.cdw12 |= FUA;
+		sq_put(g, &s);
+		g->c_index_writes++;
+	}
+	g->c_commit_seqs = seq - g->commit_seq;
 	g->cstate = 3;
 }
 
@@ -1032,7 +1065,7 @@ static void commit_done(struct ingest *g)
 		g->pr_n--;
 	}
 	g->durable_seq += g->c_nrec;
-	g->commit_seq++;
+	g->commit_seq += g->c_commit_seqs;
 	g->commits++;
 	g->ext_at = g->c_next_ext;
 	g->cstate = 0;
@@ -1062,7 +1095,8 @@ static void on_cqe(struct ingest *g, const struct io_unified_cqe *cqe)
 		commit_index(g);
 		break;
 	case UD_INDEX:
-		commit_done(g);
+		if (!--g->c_index_writes)
+			commit_done(g);
 		break;
 	default:
 		die("unexpected completion %#" PRIx64, ud);
@@ -1236,8 +1270,8 @@ static int cmd_serve(void)
 	g->bufsz = opt_bufsz;
 	if (!opt_max_msg || opt_max_msg > opt_bufsz)
 		opt_max_msg = opt_bufsz;
-	if (opt_nbufs < opt_max_conns + TX_RESERVE + 8)
-		opt_nbufs = opt_max_conns + TX_RESERVE + 8;
+	if (opt_nbufs < opt_max_conns + TX_RESERVE + 8 + EXT_AREA / opt_bufsz)
+		opt_nbufs = opt_max_conns + TX_RESERVE + 8 + EXT_AREA / opt_bufsz;
 	open_target(g, true, opt_nbufs);
 	open_journal(g, true);
 	logf_("journal on %s: %" PRIu64 " records (sequence %" PRIu64 "..%" PRIu64 ") in %" PRIu64
@@ -1253,17 +1287,15 @@ static int cmd_serve(void)
 	g->rsp_list = calloc(g->max_conns, sizeof(*g->rsp_list));
 	g->pr_cap = 4096;
 	g->pr = calloc(g->pr_cap, sizeof(*g->pr));
-	g->recbuf = calloc(UJ_RECS_PER_EXTENT, sizeof(*g->recbuf));
+	g->recbuf = calloc(MAX_EXT * UJ_RECS_PER_EXTENT, sizeof(*g->recbuf));
 	g->lat = hist_new();
 	g->lat_all = hist_new();
 	if (!g->b || !g->freel || !g->dirty || !g->cbufs || !g->c || !g->rsp_list || !g->pr ||
 	    !g->recbuf || !g->lat || !g->lat_all)
 		die("out of memory");
-	/* buffer 0 holds the index extent (64 KiB: the buffer size at least) */
-	if (g->bufsz < UJ_EXTENT_BLOCKS * UJ_BLOCK)
-		die("--buffer-size must be at least %u", UJ_EXTENT_BLOCKS * UJ_BLOCK);
-	g->ext_buf = 0;
-	for (i = g->nbufs; i-- > 1;) {
+	/* the first buffers hold the index extents being written */
+	g->ext_bufs = EXT_AREA > g->bufsz ? EXT_AREA / g->bufsz : 1;
+	for (i = g->nbufs; i-- > g->ext_bufs;) {
 		g->b[i].conn = NO_BUF;
 		g->freel[g->nfree++] = (int32_t)i;
 	}
@@ -1324,12 +1356,14 @@ static int cmd_serve(void)
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			die("engine: %s", strerror(-ret));
 		while ((n = unified_ring_peek(&g->rings.rx, 256, &idx))) {
+			g->batch_mono = now_ns();	/* one arrival time per batch of entries */
+			g->batch_real = real_ns();
 			for (i = 0; i < n; i++) {
 				bool had = g->pr_n != 0;
 
 				on_rx(g, unified_net_desc(&g->rings.rx, idx + i));
 				if (!had && g->pr_n)
-					first_pending_ns = now_ns();
+					first_pending_ns = g->batch_mono;
 			}
 			unified_ring_release(&g->rings.rx, n);
 		}
@@ -1368,7 +1402,7 @@ static int cmd_serve(void)
 		if (g->pr_n && !g->cstate) {
 			t = now_ns();
 			if (t - first_pending_ns >= commit_ns || g->pr_bytes >= opt_commit_bytes ||
-			    g->pr_n >= UJ_RECS_PER_EXTENT || stopping) {
+			    g->pr_n >= MAX_EXT * UJ_RECS_PER_EXTENT || stopping) {
 				commit_start(g);
 				first_pending_ns = t;
 			}

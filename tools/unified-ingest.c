@@ -7,6 +7,7 @@
  *                         [--udp [ADDR:]PORT] [--json] ...
  *   unified-ingest dump   [--target PATH] [--from SEQ]
  *   unified-ingest verify [--target PATH]
+ *   unified-ingest format [--target PATH]
  *
  * Syslog messages arrive over TCP (RFC 6587 octet counting or LF framing),
  * RELP or UDP into the region's buffers through libunified's network
@@ -22,7 +23,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -83,8 +83,6 @@ static void logf_(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (opt_quiet)
-		return;
 	va_start(ap, fmt);
 	fputs("unified-ingest: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -1105,15 +1103,18 @@ static void on_cqe(struct ingest *g, const struct io_unified_cqe *cqe)
 
 /* ------------------------------------------------------------ serve */
 
+/* "[ADDR:]PORT", ADDR numeric IPv4 or [IPv6]; @def_host without ADDR. */
 static int parse_addr(const char *spec, const char *def_host, struct sockaddr_storage *ss,
 		      socklen_t *len)
 {
-	char host[256];
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	const char *colon = strrchr(spec, ':');
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE }, *ai;
+	char host[INET6_ADDRSTRLEN + 2];
 	long port;
 	char *end;
 
+	memset(ss, 0, sizeof(*ss));
 	if (colon) {
 		size_t n = (size_t)(colon - spec);
 
@@ -1129,15 +1130,21 @@ static int parse_addr(const char *spec, const char *def_host, struct sockaddr_st
 	} else {
 		snprintf(host, sizeof(host), "%s", def_host);
 	}
+	errno = 0;
 	port = strtol(spec, &end, 10);
-	if (*end || port < 0 || port > 65535)
+	if (errno || end == spec || *end || port < 0 || port > 65535)
 		return -EINVAL;
-	if (getaddrinfo(host, NULL, &hints, &ai))
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+	} else {
 		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);	/* same place in sin6 */
+	}
 	return 0;
 }
 
@@ -1545,6 +1552,7 @@ static void usage(FILE *f)
 	      "                             [--format] [--thread]\n"
 	      "       unified-ingest dump   [--target PATH] [--from SEQ]\n"
 	      "       unified-ingest verify [--target PATH]\n"
+	      "       unified-ingest format [--target PATH] [--size BYTES]   (discards what is stored)\n"
 	      "Without --target: the embedded default namespace file.  See unified-ingest(1).\n", f);
 }
 
@@ -1634,12 +1642,22 @@ int main(int argc, char **argv)
 		die("--buffer-size must be a power of two from 64K to 2M");
 	if (opt_max_conns < 1 || opt_max_conns > 65000)
 		die("--max-conns must be 1..65000");
+	if (!unified_crc32c_available())
+		die("this CPU has no CRC32C instruction (x86-64 SSE4.2, arm64 CRC32), which the journal's "
+		    "checksums use (a QEMU guest needs -cpu max or a host model)");
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve();
 	if (!strcmp(cmd, "dump"))
 		return cmd_read(false);
 	if (!strcmp(cmd, "verify"))
 		return cmd_read(true);
+	if (!strcmp(cmd, "format")) {
+		G.bufsz = 64u << 10;
+		open_target(&G, false, 2);
+		format_journal(&G);	/* a new journal id: every old extent is stale */
+		unified_unregister(G.ctx);
+		return 0;
+	}
 	usage(stderr);
 	return 2;
 }

@@ -137,10 +137,10 @@ $(BUILD)/tools/%: tools/%.c $(TOOLLIB) $(STATIC)
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(EXE_LDFLAGS) $(LDLIBS) -lm
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB) $(STATIC)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TESTLIB) \
-		$(STATIC) $(LDFLAGS) $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib -Itools/lib $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TESTLIB) \
+		$(TOOLLIB) $(STATIC) $(LDFLAGS) $(LDLIBS) -lm
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests -Itests/lib -Itools/lib $(CFLAGS) -o $@ $< $(TESTLIB) $(TOOLLIB) \

@@ -201,6 +201,25 @@ def rings_crashes():
     }
 
 
+# ------------------------------------------------------------ fuzz_framing
+
+def framing():
+    """Byte 0: the largest piece, byte 1: the message limit / 16, then a stream."""
+    def octet(m):
+        return b"%d %s" % (len(m), m)
+    msg = b"<13>1 2026-12-01T00:00:00Z host app - - - hello"
+    relp = (b"1 open 44 relp_version=0\nrelp_software=x\ncommands=syslog\n"
+            b"2 syslog %d %s\n3 close 0\n" % (len(msg), msg))
+    return {
+        "octet": bytes([7, 16]) + octet(msg) * 3,
+        "lf": bytes([3, 16]) + (msg + b"\n") * 3,
+        "mixed": bytes([13, 255]) + octet(msg) + msg + b"\n\n" + octet(b"x"),
+        "bad-count": bytes([1, 16]) + b"12x " + msg,
+        "relp": bytes([5, 32]) + relp,
+        "relp-lf-in-data": bytes([2, 32]) + b"7 syslog 5 a\nb\nc\n",
+    }
+
+
 def write(top, sets):
     count = size = 0
     for harness, files in sets.items():
@@ -216,7 +235,7 @@ def write(top, sets):
 
 def main():
     write(OUT, {"fuzz_sqe_batch": sqe_batch(), "fuzz_register": register(),
-                "fuzz_rings": rings()})
+                "fuzz_rings": rings(), "fuzz_framing": framing()})
     write(CRASHES, {"fuzz_register": register_crashes(), "fuzz_rings": rings_crashes()})
 
 

@@ -5,7 +5,7 @@
 # (tests/fuzz/corpus/NAME/).
 #
 # Usage: tests/fuzz/run.sh [--no-build] [--replay] [NAME...]
-#   NAME          fuzz_sqe_batch, fuzz_register, fuzz_rings (default: all)
+#   NAME          fuzz_sqe_batch, fuzz_register, fuzz_rings, fuzz_framing (default: all)
 #   --no-build    use the harnesses already in build-fuzz/tests/fuzz/
 #   --replay      do not fuzz: run each saved finding in tests/fuzz/crashes/NAME/
 #                 once (they fail until the bug they show is fixed)
@@ -31,8 +31,8 @@ usage() { sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-ALL=(fuzz_sqe_batch fuzz_register fuzz_rings)
-declare -A MAXLEN=([fuzz_sqe_batch]=8212 [fuzz_register]=160 [fuzz_rings]=1000)
+ALL=(fuzz_sqe_batch fuzz_register fuzz_rings fuzz_framing)
+declare -A MAXLEN=([fuzz_sqe_batch]=8212 [fuzz_register]=160 [fuzz_rings]=1000 [fuzz_framing]=4096)
 build=1
 replay=0
 names=()

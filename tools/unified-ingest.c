@@ -45,6 +45,8 @@
 #define FUA		(1u << 30)	/* NVMe Write CDW12 bit 30: Force Unit Access */
 #define NO_BUF		(-1)
 #define TX_RESERVE	32u		/* buffers kept out of FILL for RELP responses */
+#define RELP_MAX_UNANSWERED 65536u	/* frames of one client without their response yet */
+#define RELP_MAX_TX	2u		/* response buffers of one client in sends */
 #define MAX_EXT		16u		/* index extents per commit, written as one run */
 #define EXT_AREA	(MAX_EXT * UJ_EXTENT_BLOCKS * UJ_BLOCK)	/* 1 MiB: where they are encoded */
 
@@ -473,8 +475,15 @@ static void fill_up(struct ingest *g)
 
 /* ------------------------------------------------------------ RELP responses */
 
+static void conn_refuse(struct ingest *g, struct iconn *c, const char *why, uint64_t at);
+
 static void rsp_push(struct ingest *g, struct iconn *c, uint32_t txnr, uint8_t kind, uint64_t seq)
 {
+	if (c->rq_n >= RELP_MAX_UNANSWERED) {
+		conn_refuse(g, c, "65536 RELP frames unanswered (the client does not read its responses)",
+			    c->stream);
+		return;
+	}
 	if (c->rq_n == c->rq_cap) {
 		uint32_t cap = c->rq_cap ? c->rq_cap * 2 : 64, i;
 		struct rsp *q = malloc(cap * sizeof(*q));
@@ -541,7 +550,9 @@ static bool rsp_pump(struct ingest *g, struct iconn *c)
 		if (c->txb != NO_BUF && c->txlen + (uint32_t)len > g->bufsz)
 			tx_send(g, c);
 		if (c->txb == NO_BUF) {
-			if (!g->nfree)
+			/* A client that does not read its responses keeps
+			 * RELP_MAX_TX buffers at most, not the free list. */
+			if (!g->nfree || c->tx_inflight >= RELP_MAX_TX)
 				return false;	/* later, when a buffer is back */
 			c->txb = g->freel[--g->nfree];
 			g->b[c->txb].tx = true;
@@ -956,29 +967,38 @@ static void commit_start(struct ingest *g)
 	 * the next.  (After a recovery that found more in use, one.) */
 	bool fresh = g->cursor == g->ext_at + UJ_EXTENT_BLOCKS;
 	uint32_t max = fresh ? MAX_EXT * (uint32_t)UJ_RECS_PER_EXTENT : (uint32_t)UJ_RECS_PER_EXTENT;
-	uint32_t i, n = g->pr_n < max ? g->pr_n : max, used = 0;
-	uint64_t need = 0;
+	uint32_t i, n = g->pr_n < max ? g->pr_n : max, used;
+	uint64_t need;
 
-	for (i = 0; i < n; i += (uint32_t)UJ_RECS_PER_EXTENT)
-		used += extent_blocks(n - i < UJ_RECS_PER_EXTENT ? n - i : (uint32_t)UJ_RECS_PER_EXTENT);
-	/* Journal space: the regions still to allocate, and the next extent. */
-	for (i = 0; i < n; i++) {
-		struct prec *p = &g->pr[(g->pr_head + i) % g->pr_cap];
+	for (;;) {
+		used = 0;
+		need = 0;
+		for (i = 0; i < n; i += (uint32_t)UJ_RECS_PER_EXTENT)
+			used += extent_blocks(n - i < UJ_RECS_PER_EXTENT ? n - i :
+					      (uint32_t)UJ_RECS_PER_EXTENT);
+		/* Journal space: the regions still to allocate, and the next extent. */
+		for (i = 0; i < n; i++) {
+			struct prec *p = &g->pr[(g->pr_head + i) % g->pr_cap];
 
-		for (int k = 0; k < 2; k++) {
-			int32_t b = k ? p->b2 : p->b1;
+			for (int k = 0; k < 2; k++) {
+				int32_t b = k ? p->b2 : p->b1;
 
-			if (b == NO_BUF || g->b[b].listed)
-				continue;
-			g->b[b].listed = true;
-			g->dirty[g->ndirty++] = (uint32_t)b;
-			need += g->b[b].region ? 0 : g->rb;
+				if (b == NO_BUF || g->b[b].listed)
+					continue;
+				g->b[b].listed = true;
+				g->dirty[g->ndirty++] = (uint32_t)b;
+				need += g->b[b].region ? 0 : g->rb;
+			}
 		}
-	}
-	if ((fresh ? g->ext_at + used : g->cursor) + need + UJ_EXTENT_BLOCKS > g->nblocks) {
+		if ((fresh ? g->ext_at + used : g->cursor) + need + UJ_EXTENT_BLOCKS <= g->nblocks)
+			break;
 		for (i = 0; i < g->ndirty; i++)
 			g->b[g->dirty[i]].listed = false;
 		g->ndirty = 0;
+		if (n > UJ_RECS_PER_EXTENT) {	/* near the end: one extent, within the reserve */
+			n = (uint32_t)UJ_RECS_PER_EXTENT;
+			continue;
+		}
 		if (!g->full_logged)
 			logf_("journal full: %u messages wait and are not acknowledged", g->pr_n);
 		g->full_logged = true;

@@ -120,6 +120,28 @@ def bad(port, case):
     except ConnectionResetError:
         print("closed by server")
 
+def relp_abuse(port, case):
+    """RELP misuse: 'noread' sends 100000 frames and never reads a response;
+    'noopen' sends a message before open.  Prints whether the server closed."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(20)
+    try:
+        if case == "noopen":
+            s.sendall(b"1 syslog 5 hello\n")
+        else:
+            offer = b"relp_version=0\nrelp_software=x\ncommands=syslog"
+            s.sendall(b"1 open %d %s\n" % (len(offer), offer))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            frames = b"".join(b"%d syslog 5 abuse\n" % t for t in range(2, 100002))
+            s.sendall(frames)
+        while s.recv(65536):
+            pass
+        print("closed by server")
+    except ConnectionResetError:
+        print("closed by server")
+    except (socket.timeout, OSError) as e:
+        print("not closed: %s" % e)
+
 def send(port, path):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(open(path, "rb").read())
@@ -182,6 +204,8 @@ if __name__ == "__main__":
         many(int(a[2]), int(a[3]), a[4])
     elif a[1] == "bad":
         bad(int(a[2]), a[3])
+    elif a[1] == "relp_abuse":
+        relp_abuse(int(a[2]), a[3])
     elif a[1] == "send":
         send(int(a[2]), a[3])
     elif a[1] == "check":

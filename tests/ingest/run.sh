@@ -241,6 +241,29 @@ if sel malformed; then
     fi
 fi
 
+# ---------------------------------------------------------------- RELP misuse
+if sel relp_abuse; then
+    if start abuse --relp 127.0.0.1:0; then
+        $CL relp_abuse "$relp" noread >"$dir/abuse.noread" 2>&1 &
+        a1=$!
+        $CL relp_abuse "$relp" noopen >"$dir/abuse.noopen" 2>&1
+        $CL relp "$relp" "$dir/abuse.acked" 3000 fine >"$dir/abuse.client"
+        wait "$a1"
+        stop
+        "$BIN" dump --target "$dir/abuse.img" >"$dir/abuse.dump"
+        if grep -q "closed by server" "$dir/abuse.noread" && grep -q "closed by server" "$dir/abuse.noopen" &&
+            grep -q "RELP command before open" "$dir/abuse.err" &&
+            grep -q "65536 RELP frames unanswered" "$dir/abuse.err" &&
+            r=$($CL acked "$dir/abuse.acked" "$dir/abuse.dump") && grep -q "acked 3000 of 3000" "$dir/abuse.client"; then
+            pass "RELP misuse: a client that never reads its responses is closed after 65536 unanswered frames, one that skips open is closed, both with a log line; a good client at the same time gets all 3000 acknowledged ($r)"
+        else
+            fail "RELP misuse: noread: $(cat "$dir/abuse.noread"); noopen: $(cat "$dir/abuse.noopen"); good: $(cat "$dir/abuse.client"); $(grep -v accepted "$dir/abuse.err" | tail -3)"
+        fi
+    else
+        fail "RELP misuse: server did not start"
+    fi
+fi
+
 # ---------------------------------------------------------------- 1000 connections
 if sel many; then
     if start many --listen 127.0.0.1:0 --max-conns 1100 --buffers 1200 --quiet; then

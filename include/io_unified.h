@@ -267,7 +267,7 @@ struct io_unified_reg {
  * one party at a time: the application, the receive side (from FILL until
  * the RX entry that returns it), an NVMe command in flight, or a send in
  * flight (from TX until its COMPLETION entry).  One exception: an NVMe
- * Write may name the bytes of a TCP receive buffer already announced on
+ * Write may name the bytes of a TCP or UDP receive buffer announced on
  * RX (they never change again), up to the logical block holding the last
  * of them, while the receive side keeps appending after them.
  */

@@ -14,7 +14,7 @@
  * refused (an RX error entry for FILL, a COMPLETION entry with an error for
  * TX) and changes nothing; an NVMe command naming a BUF_RX or BUF_TX buffer
  * completes with Invalid Field, except a Write that names only bytes of
- * one TCP receive buffer already announced on RX (announced[], rounded up
+ * one TCP or UDP receive buffer already announced on RX (announced[], rounded up
  * to the logical block): those bytes never change again, so the
  * application can make a stream durable before its buffer is full.  Everything the application wrote is read
  * once (one copy of each entry) and bound-checked.
@@ -534,8 +534,7 @@ static bool conn_received(struct unified_net *n, struct unified_conn *c, int32_t
 		return false;
 	n->rx_bytes += (uint32_t)res;
 	c->pos += (uint32_t)res;
-	if (c->kind == CONN_TCP)
-		__atomic_store_n(&n->announced[buf_index(n, c->buf)], c->pos, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->announced[buf_index(n, c->buf)], c->pos, __ATOMIC_RELAXED);
 	if (!(d.flags & IO_UNIFIED_NET_RX_MORE)) {
 		n->buf_state[buf_index(n, c->buf)] = BUF_APP;
 		c->buf = IO_UNIFIED_NET_NO_ADDR;

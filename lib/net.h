@@ -140,8 +140,8 @@ struct unified_net {
 	uint32_t *work, work_head, work_count;	/* FIFO of queued slots (size max_conns) */
 	uint8_t *buf_state;		/* per buffer: enum in net.c */
 	uint16_t *nvme_refs;		/* per buffer: NVMe commands in flight naming it */
-	uint32_t *announced;		/* per BUF_RX buffer of a TCP stream: bytes from its
-					 * start announced on RX (stable: only appended to) */
+	uint32_t *announced;		/* per BUF_RX buffer (TCP, UDP): bytes from its start
+					 * announced on RX (stable: only appended to) */
 	uint64_t *pool;			/* FILL buffers not yet given to a connection */
 	uint32_t pool_count, pool_head;
 	uint32_t ops_inflight;		/* network operations in the io_uring */

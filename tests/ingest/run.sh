@@ -184,23 +184,27 @@ if sel rsyslog; then
 fi
 
 # ---------------------------------------------------------------- UDP
+# With 64 KiB buffers each datagram gets a buffer; with 256 KiB the library
+# packs datagrams into one buffer it keeps, which commits write while held.
 if sel udp; then
-    if start udp --udp 127.0.0.1:0; then
-        lines "$dir/udp.msgs" 500 udp
-        while read -r l; do logger --udp -n 127.0.0.1 -P "$udp" -t t "$l"; done <"$dir/udp.msgs"
-        sleep 0.3
-        stop
-        got=$("$BIN" dump --target "$dir/udp.img" | grep -c "udp seq")
-        dropped=$(sed -n 's/.*"udp_dropped":\([0-9]*\).*/\1/p' "$dir/udp.out")
-        if verify udp && [[ $((got + dropped)) -eq 500 ]] &&
-            r=$($CL check <("$BIN" dump --target "$dir/udp.img") udp=$got); then
-            pass "UDP syslog (logger --udp): 500 datagrams, $got stored + $dropped dropped by the kernel = 500 ($r)"
+    for bs in 64K 256K; do
+        if start udp$bs --udp 127.0.0.1:0 --buffer-size $bs; then
+            lines "$dir/udp.msgs" 500 udp
+            while read -r l; do logger --udp -n 127.0.0.1 -P "$udp" -t t "$l"; done <"$dir/udp.msgs"
+            sleep 0.3
+            stop; st=$?
+            got=$("$BIN" dump --target "$dir/udp$bs.img" | grep -c "udp seq")
+            dropped=$(sed -n 's/.*"udp_dropped":\([0-9]*\).*/\1/p' "$dir/udp$bs.out")
+            if [[ $st -eq 0 ]] && verify udp$bs && [[ $((got + dropped)) -eq 500 ]] &&
+                r=$($CL check <("$BIN" dump --target "$dir/udp$bs.img") udp=$got); then
+                pass "UDP syslog (logger --udp), $bs buffers: 500 datagrams, $got stored + $dropped dropped by the kernel = 500 ($r)"
+            else
+                fail "UDP, $bs buffers: exit $st, $got stored, $dropped dropped, of 500; ${r:-} $(tail -2 "$dir/udp$bs.err")"
+            fi
         else
-            fail "UDP: $got stored, $dropped dropped, of 500; ${r:-}"
+            fail "UDP, $bs buffers: server did not start"
         fi
-    else
-        fail "UDP: server did not start"
-    fi
+    done
 fi
 
 # ---------------------------------------------------------------- malformed

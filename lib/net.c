@@ -50,6 +50,8 @@ enum { BUF_APP = 0, BUF_RX = 1, BUF_TX = 2 };
 #define UDP_MIN_ROOM	65536u
 
 static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c);
+static bool send_cancel(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
+			uint64_t ud);
 static void work_add(struct unified_net *n, struct unified_conn *c);
 static void unified_net_inc_release(struct unified_engine *e, struct unified_net *n,
 				    struct unified_conn *c);
@@ -436,6 +438,7 @@ static struct unified_conn *conn_alloc(struct unified_net *n, int fd, int kind, 
 	c->final_err = 0;
 	c->backoff_until = 0;
 	c->poll_remove_sent = false;
+	c->send_cancel_sent = false;
 	c->inc_failed = false;
 	c->br = NULL;
 	return c;
@@ -824,6 +827,8 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 			return false;
 	}
 	if (c->final_sent) {
+		if (!send_cancel(e, n, c, ud))
+			return false;
 		if (c->recv_inflight || c->accept_inflight || c->tx_active)
 			return true;	/* freed when the last one completes */
 		conn_release(e, n, c);
@@ -849,6 +854,8 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 			c->poll_remove_sent = true;
 			n->ops_inflight++;
 		}
+		if (!send_cancel(e, n, c, ud))
+			return false;
 		if (!c->recv_inflight && !c->accept_inflight && !c->tx_active && !c->poll_remove_sent)
 			return conn_finish(n, c, IO_UNIFIED_NET_RX_CLOSED, 0);
 		return true;
@@ -912,6 +919,44 @@ static bool post_send(struct unified_engine *e, struct unified_net *n, struct un
  * come), give the buffer back with its COMPLETION entry.  A send that finds
  * no SQE is retried by conn_advance().
  */
+/*
+ * A connection that ends cancels its send in flight: shutdown() does not end
+ * a send that waits for room a peer which never reads would never make.
+ * False when no SQE was free (the pass tries again).
+ */
+static bool send_cancel(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
+			uint64_t ud)
+{
+	uint64_t cud = ud | (uint64_t)NET_OP_CANCEL << UD_NET_OP_SHIFT;
+	struct io_uring_sqe *sqe;
+
+	if (!c->send_inflight && c->tx_active && c->zc_notifs && c->fd >= 0 && !c->recv_inflight &&
+	    !c->accept_inflight && !c->poll_remove_sent) {
+		/* What waits is a SEND_ZC notification: the kernel lets the pages
+		 * go when the socket frees them, which a peer that never reads
+		 * delays forever.  Nothing in flight names the descriptor, so it
+		 * is closed now, abortively (RST, the unsent bytes dropped): the
+		 * notification follows, and with it the buffer. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		conn_close_fd(c);
+		return true;
+	}
+	if (!c->send_inflight || c->send_cancel_sent)
+		return true;
+	sqe = unified_net_sqe(e, cud);
+	if (!sqe) {
+		n->need_sqe = true;
+		return false;
+	}
+	io_uring_prep_cancel64(sqe, ud | (uint64_t)NET_OP_SEND << UD_NET_OP_SHIFT, 0);
+	sqe->user_data = cud;
+	c->send_cancel_sent = true;
+	n->ops_inflight++;
+	return true;
+}
+
 static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c)
 {
 	if (!c->tx_active || c->send_inflight)
@@ -970,6 +1015,9 @@ void unified_net_complete(struct unified_engine *e, const struct io_uring_cqe *c
 		break;
 	case NET_OP_POLL_REMOVE:
 		c->poll_remove_sent = false;
+		work_add(n, c);
+		break;
+	case NET_OP_CANCEL:	/* the send's own CQE (-ECANCELED, or its result) ends it */
 		work_add(n, c);
 		break;
 	case NET_OP_SEND:

@@ -46,6 +46,7 @@ enum unified_net_op {
 	NET_OP_SEND = 3,
 	NET_OP_POLL = 4,	/* AF_XDP: readiness of the socket */
 	NET_OP_POLL_REMOVE = 5,
+	NET_OP_CANCEL = 6,	/* cancels a send blocked on a peer that does not read */
 };
 
 enum unified_conn_kind {
@@ -96,6 +97,7 @@ struct unified_conn {
 	uint32_t zc_notifs;	/* SEND_ZC notifications still to come */
 	uint64_t backoff_until;	/* listener: no accept before (descriptors ran out) */
 	bool poll_remove_sent;	/* AF_XDP: its poll is being removed (closing) */
+	bool send_cancel_sent;	/* closing: its send in flight is being cancelled */
 	/* TCP with an incremental provided-buffer ring (n->inc, 6.12+): the
 	 * kernel fills this connection's buffers back to back through one
 	 * multishot receive.  Buffer ids index inc_buf. */

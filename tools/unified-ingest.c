@@ -44,9 +44,11 @@
 
 #define FUA		(1u << 30)	/* NVMe Write CDW12 bit 30: Force Unit Access */
 #define NO_BUF		(-1)
-#define TX_RESERVE	32u		/* buffers kept out of FILL for RELP responses */
+#define TX_RESERVE	64u		/* buffers kept out of FILL for RELP responses */
 #define RELP_MAX_UNANSWERED 65536u	/* frames of one client without their response yet */
-#define RELP_MAX_TX	2u		/* response buffers of one client in sends */
+#define RELP_MAX_TX	1u		/* TX entries of one client in the ring: the ring
+					 * serves in order, so a client that does not read
+					 * must not hold entries behind its blocked send */
 #define MAX_EXT		16u		/* index extents per commit, written as one run */
 #define EXT_AREA	(MAX_EXT * UJ_EXTENT_BLOCKS * UJ_BLOCK)	/* 1 MiB: where they are encoded */
 
@@ -61,7 +63,7 @@ static uint32_t opt_bufsz = 64u << 10, opt_nbufs = 1280, opt_max_conns = 1024;
 static uint32_t opt_commit_us = 1000, opt_commit_bytes = 4u << 20;
 static uint32_t opt_max_msg;		/* 0 = the buffer size */
 static double opt_stats_s = 5, opt_duration_s, opt_frame_timeout_s = 30;
-static bool opt_json, opt_quiet, opt_format, opt_thread;
+static bool opt_json, opt_quiet, opt_format, opt_thread, opt_chain, opt_inject_torn;
 static uint64_t opt_from = 1, opt_size;
 
 static volatile sig_atomic_t stop_signal;
@@ -107,8 +109,10 @@ static void die(const char *fmt, ...)
 
 /* ------------------------------------------------------------ the context */
 
+struct iconn;
+
 struct ibuf {
-	int32_t conn;		/* connection slot, NO_BUF if none */
+	struct iconn *owner;	/* a response buffer's connection */
 	uint32_t seen;		/* bytes announced on RX */
 	uint32_t written;	/* bytes of it durable or being written */
 	uint32_t recs;		/* uncommitted records naming it */
@@ -129,7 +133,7 @@ struct rsp {			/* a RELP response waiting for its turn */
 };
 
 struct iconn {
-	bool used, ended, closing;
+	bool ended, closing;
 	uint8_t proto;
 	uint32_t id;		/* the library's connection id */
 	char peer[128];
@@ -145,8 +149,11 @@ struct iconn {
 	uint32_t rq_head, rq_n, rq_cap;
 	int32_t txb;		/* staging buffer, NO_BUF if none */
 	uint32_t txlen;
-	uint32_t tx_inflight;
+	uint32_t tx_inflight;	/* TX entries given to the ring (at most RELP_MAX_TX) */
+	uint64_t tx_since;	/* when the one in flight was given */
 	bool opened, close_sent, on_rsp_list;
+	bool in_table;		/* the table's entry for its slot (else a predecessor
+				 * whose slot the library reused: only its TX ends remain) */
 };
 
 struct prec {			/* a message not yet committed */
@@ -168,22 +175,25 @@ struct ingest {
 	int32_t *freel;
 	uint32_t nfree;
 	uint32_t in_net;
-	/* connections, by slot */
-	struct iconn *c;
+	/* connections, by the library's slot (id & 0xffff) */
+	struct iconn **c;
 	uint32_t max_conns;
 	uint32_t nconns, listeners, udp_open;
 	uint32_t lid[3];
 	uint16_t port[3];
-	uint32_t *rsp_list, rsp_n;	/* RELP connections with responses ready */
+	struct iconn **rsp_list;	/* RELP connections with responses to send */
+	uint32_t rsp_n, rsp_cap;
+	uint32_t tx_bufs, tx_inflight;	/* response buffers taken; TX entries out */
 	/* the journal */
 	struct uj_state js;
 	uint64_t nblocks;
 	uint64_t cursor;		/* next free block */
 	uint64_t ext_at;		/* where the next extent goes (reserved) */
+	uint32_t ext_room;		/* blocks free there (16, or less after a torn run) */
 	uint64_t commit_seq, rec_seq;	/* next ones */
 	uint64_t durable_seq;		/* records up to this one are durable */
 	uint64_t promised;		/* regions promised to buffers in the network */
-	bool full_logged;
+	bool full_logged, pause_logged;
 	/* pending records (ring) */
 	struct prec *pr;
 	uint32_t pr_cap, pr_head, pr_n;
@@ -192,6 +202,7 @@ struct ingest {
 	int cstate;			/* 0 idle, 1 data, 2 flush, 3 index */
 	uint32_t c_writes, c_nrec, c_next, c_index_writes;	/* c_next: index blocks */
 	uint64_t c_commit_seqs;		/* extents (commit sequence numbers) it uses */
+	bool c_torn;			/* --inject-torn-run: only its first extent is written */
 	uint32_t *dirty, ndirty;
 	uint32_t *cbufs, n_cbufs;	/* the buffers the commit's data writes read */
 	uint32_t ext_bufs;		/* buffers 0.. hold the extents being written (EXT_AREA) */
@@ -375,7 +386,7 @@ static void format_journal(struct ingest *g)
 /* Recovery: the end of valid data, and where to continue. */
 static void open_journal(struct ingest *g, bool may_format)
 {
-	int ret = uj_recover(g->nblocks, journal_read, g, NULL, NULL, &g->js);
+	int ret = uj_recover(g->nblocks, journal_read, g, NULL, NULL, NULL, &g->js);
 
 	if (ret == -EBADMSG) {
 		if (!may_format)
@@ -384,7 +395,7 @@ static void open_journal(struct ingest *g, bool may_format)
 			die("%s holds no journal and is not blank; --format to make one there (its "
 			    "data is lost)", g->ti.path);
 		format_journal(g);
-		ret = uj_recover(g->nblocks, journal_read, g, NULL, NULL, &g->js);
+		ret = uj_recover(g->nblocks, journal_read, g, NULL, NULL, NULL, &g->js);
 	}
 	if (ret)
 		die("cannot read the journal: %s", strerror(-ret));
@@ -397,8 +408,9 @@ static void open_journal(struct ingest *g, bool may_format)
 		logf_("superblock copy 0 was damaged: rewritten from copy 1");
 	}
 	g->ext_at = g->js.next_extent;
-	g->cursor = g->js.high_water > g->ext_at + UJ_EXTENT_BLOCKS ? g->js.high_water :
-		    g->ext_at + UJ_EXTENT_BLOCKS;
+	g->ext_room = g->js.next_room;
+	g->cursor = g->js.high_water > g->ext_at + g->ext_room ? g->js.high_water :
+		    g->ext_at + g->ext_room;
 	g->commit_seq = g->js.next_commit_seq;
 	g->rec_seq = g->js.next_rec_seq;
 	g->durable_seq = g->rec_seq - 1;
@@ -423,7 +435,6 @@ static void buf_free(struct ingest *g, int32_t b)
 	if (ib->promised && !ib->region)
 		g->promised--;
 	memset(ib, 0, sizeof(*ib));
-	ib->conn = NO_BUF;
 	g->freel[g->nfree++] = b;
 }
 
@@ -437,26 +448,32 @@ static void buf_maybe_free(struct ingest *g, int32_t b)
 	buf_free(g, b);
 }
 
-/* Journal space for one more buffer's region (and the extents around it)? */
+/*
+ * Journal space for one more buffer's region?  Every buffer in the network
+ * has its whole region promised, plus room for the next reservation and
+ * one commit's extents.  Commits keep taking index blocks, so the promise
+ * can still run short at the very end: messages that then do not fit are
+ * never acknowledged (commit_start()), and nothing acknowledged is lost.
+ */
 static bool space_for_one(struct ingest *g)
 {
 	return g->cursor + (g->promised + 1) * g->rb + 3 * UJ_EXTENT_BLOCKS <= g->nblocks;
 }
 
-/* Give free buffers to FILL, keeping TX_RESERVE for responses. */
+/* Give free buffers to FILL, keeping the free ones RELP responses may need. */
 static void fill_up(struct ingest *g)
 {
-	uint32_t idx, n = 0;
+	uint32_t idx;
 
-	while (g->nfree > TX_RESERVE) {
+	while (g->nfree > TX_RESERVE - g->tx_bufs) {
 		int32_t b;
 
 		if (!space_for_one(g)) {
-			if (!g->full_logged)
-				logf_("journal full (%" PRIu64 " of %" PRIu64 " blocks): receiving paused, "
-				      "clients are held back; nothing acknowledged is dropped",
-				      g->cursor, g->nblocks);
-			g->full_logged = true;
+			if (!g->in_net && !g->pause_logged)
+				logf_("journal full (%" PRIu64 " of %" PRIu64 " blocks in use or promised): "
+				      "receiving paused, TCP holds the senders back; nothing acknowledged is "
+				      "dropped", g->cursor + g->promised * g->rb, g->nblocks);
+			g->pause_logged = !g->in_net;
 			break;
 		}
 		if (!unified_ring_reserve(&g->rings.fill, 1, &idx))
@@ -468,14 +485,29 @@ static void fill_up(struct ingest *g)
 		*unified_fill_addr(&g->rings.fill, idx) = buf_off(g, b);
 		unified_ring_submit(&g->rings.fill, 1);
 		g->in_net++;
-		n++;
 	}
-	(void)n;
 }
 
 /* ------------------------------------------------------------ RELP responses */
 
 static void conn_refuse(struct ingest *g, struct iconn *c, const char *why, uint64_t at);
+
+static void rsp_list_add(struct ingest *g, struct iconn *c)
+{
+	if (c->on_rsp_list)
+		return;
+	if (g->rsp_n == g->rsp_cap) {
+		uint32_t cap = g->rsp_cap ? g->rsp_cap * 2 : 256;
+		struct iconn **l = realloc(g->rsp_list, cap * sizeof(*l));
+
+		if (!l)
+			die("out of memory");
+		g->rsp_list = l;
+		g->rsp_cap = cap;
+	}
+	c->on_rsp_list = true;
+	g->rsp_list[g->rsp_n++] = c;
+}
 
 static void rsp_push(struct ingest *g, struct iconn *c, uint32_t txnr, uint8_t kind, uint64_t seq)
 {
@@ -498,18 +530,17 @@ static void rsp_push(struct ingest *g, struct iconn *c, uint32_t txnr, uint8_t k
 		c->rq_head = 0;
 	}
 	c->rq[(c->rq_head + c->rq_n++) % c->rq_cap] = (struct rsp){ txnr, kind, seq };
-	if (!c->on_rsp_list) {
-		c->on_rsp_list = true;
-		g->rsp_list[g->rsp_n++] = (uint32_t)(c - g->c);
-	}
+	rsp_list_add(g, c);
 }
 
+/* Give the staged responses to TX, if the ring has room and the
+ * connection's previous send is done. */
 static void tx_send(struct ingest *g, struct iconn *c)
 {
 	struct io_unified_net_desc *d;
 	uint32_t idx;
 
-	if (c->txb == NO_BUF || !c->txlen)
+	if (c->txb == NO_BUF || !c->txlen || c->tx_inflight >= RELP_MAX_TX)
 		return;
 	if (!unified_ring_reserve(&g->rings.tx, 1, &idx))
 		return;	/* TX full: sent on a later turn */
@@ -519,12 +550,16 @@ static void tx_send(struct ingest *g, struct iconn *c)
 	d->len = c->txlen;
 	d->conn = c->id;
 	unified_ring_submit(&g->rings.tx, 1);
+	if (!c->tx_inflight)
+		c->tx_since = now_ns();
 	c->tx_inflight++;
+	g->tx_inflight++;
 	c->txb = NO_BUF;
 	c->txlen = 0;
 }
 
-/* Write the responses that may go now into the connection's staging buffer. */
+/* Stage the responses that may go now and send them; true when nothing is
+ * left to do for the connection until its next frame or commit. */
 static bool rsp_pump(struct ingest *g, struct iconn *c)
 {
 	static const char open_ok[] = "200 OK\nrelp_version=0\nrelp_software=unified-ingest\n"
@@ -547,16 +582,19 @@ static bool rsp_pump(struct ingest *g, struct iconn *c)
 		else
 			len = snprintf(line, sizeof(line), "%u rsp 23 500 command not supported\n",
 				       r->txnr);
-		if (c->txb != NO_BUF && c->txlen + (uint32_t)len > g->bufsz)
+		if (c->txb != NO_BUF && c->txlen + (uint32_t)len > g->bufsz) {
 			tx_send(g, c);
+			if (c->txb != NO_BUF)
+				return false;	/* staged and full: after the send in flight */
+		}
 		if (c->txb == NO_BUF) {
-			/* A client that does not read its responses keeps
-			 * RELP_MAX_TX buffers at most, not the free list. */
-			if (!g->nfree || c->tx_inflight >= RELP_MAX_TX)
+			/* Response buffers come from TX_RESERVE, shared. */
+			if (!g->nfree || g->tx_bufs >= TX_RESERVE)
 				return false;	/* later, when a buffer is back */
 			c->txb = g->freel[--g->nfree];
 			g->b[c->txb].tx = true;
-			g->b[c->txb].conn = (int32_t)(c - g->c);
+			g->b[c->txb].owner = c;
+			g->tx_bufs++;
 			c->txlen = 0;
 		}
 		memcpy(buf_ptr(g, c->txb) + c->txlen, line, (size_t)len);	/* protocol, not payload */
@@ -567,24 +605,50 @@ static bool rsp_pump(struct ingest *g, struct iconn *c)
 		c->rq_n--;
 	}
 	tx_send(g, c);
-	return c->txb == NO_BUF;
+	return c->ended || (c->txb == NO_BUF && !c->rq_n);
 }
 
 static void rsp_pump_all(struct ingest *g)
 {
-	uint32_t i, keep = 0;
+	uint32_t i, keep = 0, n = g->rsp_n;
 
-	for (i = 0; i < g->rsp_n; i++) {
-		struct iconn *c = &g->c[g->rsp_list[i]];
+	for (i = 0; i < n; i++) {
+		struct iconn *c = g->rsp_list[i];
 
-		if (!rsp_pump(g, c) || (c->rq_n && !c->ended)) {
-			g->rsp_list[keep++] = g->rsp_list[i];
+		if (!rsp_pump(g, c)) {
+			g->rsp_list[keep++] = c;
 		} else {
 			c->on_rsp_list = false;
 			conn_try_release(g, c);
 		}
 	}
-	g->rsp_n = keep;
+	g->rsp_n = keep;	/* a pump adds no connection to the list */
+}
+
+/* A response buffer is back from TX (its COMPLETION entry). */
+static void tx_done(struct ingest *g, int32_t b, int32_t err)
+{
+	struct iconn *c = g->b[b].owner;
+
+	g->b[b].tx = false;
+	g->b[b].owner = NULL;
+	g->b[b].returned = true;
+	g->tx_bufs--;
+	g->tx_inflight--;
+	buf_maybe_free(g, b);
+	if (!c)
+		return;
+	c->tx_inflight--;
+	c->tx_since = now_ns();
+	if (err && !c->ended)
+		logf_("connection %s: sending responses failed: %s", c->peer, strerror(-err));
+	if (c->close_sent && !c->tx_inflight && c->txb == NO_BUF && !c->closing && !c->ended) {
+		c->closing = true;	/* RELP close answered */
+		unified_net_close(g->ctx, c->id);
+	}
+	if (c->txb != NO_BUF || c->rq_n)
+		rsp_list_add(g, c);	/* staged responses waited for this send */
+	conn_try_release(g, c);
 }
 
 /* ------------------------------------------------------------ messages */
@@ -714,11 +778,12 @@ static void relp_frame(void *arg, uint32_t txnr, enum relp_cmd cmd, uint64_t off
 
 static struct iconn *conn_of(struct ingest *g, uint32_t id)
 {
-	struct iconn *c = &g->c[id & 0xffff];
+	struct iconn *c;
 
-	if ((id & 0xffff) >= g->max_conns || !c->used || c->id != id)
+	if ((id & 0xffff) >= g->max_conns)
 		return NULL;
-	return c;
+	c = g->c[id & 0xffff];
+	return c && c->id == id ? c : NULL;
 }
 
 static void peer_str(char *out, size_t n, const struct io_unified_net_desc *d)
@@ -732,22 +797,35 @@ static void peer_str(char *out, size_t n, const struct io_unified_net_desc *d)
 	snprintf(out, n, "%s:%u", ip, d->peer_port);
 }
 
+/*
+ * A new connection in the library's slot @id & 0xffff.  The library may
+ * reuse a slot as soon as the last RX entry of its previous connection is
+ * out, while that connection still waits here for its last sends: it then
+ * leaves the table and lives on until they end (conn_try_release()).
+ */
 static struct iconn *conn_new(struct ingest *g, uint32_t id, uint8_t proto)
 {
-	struct iconn *c = &g->c[id & 0xffff];
+	uint32_t slot = id & 0xffff;
+	struct iconn *c;
 
-	if ((id & 0xffff) >= g->max_conns)
+	if (slot >= g->max_conns)
 		die("connection id %#x outside the table", id);
-	free(c->rq);
-	memset(c, 0, sizeof(*c));
-	c->used = true;
+	if (g->c[slot]) {
+		g->c[slot]->in_table = false;
+		g->c[slot] = NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		die("out of memory");
 	c->id = id;
 	c->proto = proto;
 	c->cur = c->prev = NO_BUF;
 	c->txb = NO_BUF;
 	c->last_rx_ns = now_ns();
+	c->in_table = true;
 	unified_framer_init(&c->fr, opt_max_msg);
 	relp_init(&c->rp, opt_max_msg);
+	g->c[slot] = c;
 	g->nconns++;
 	return c;
 }
@@ -761,19 +839,23 @@ static void conn_unpin(struct ingest *g, int32_t *b)
 	*b = NO_BUF;
 }
 
+/* Free an ended connection once no send and no response needs it. */
 static void conn_try_release(struct ingest *g, struct iconn *c)
 {
 	if (!c->ended || c->tx_inflight || c->on_rsp_list)
 		return;
-	if (c->txb != NO_BUF) {
+	if (c->txb != NO_BUF) {	/* staged, never sent */
 		g->b[c->txb].tx = false;
+		g->b[c->txb].owner = NULL;
 		g->b[c->txb].returned = true;
+		g->tx_bufs--;
 		buf_maybe_free(g, c->txb);
 		c->txb = NO_BUF;
 	}
+	if (c->in_table)
+		g->c[c->id & 0xffff] = NULL;
 	free(c->rq);
-	c->rq = NULL;
-	c->used = false;
+	free(c);
 	g->nconns--;
 }
 
@@ -834,8 +916,7 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 		if (c->proto == P_UDP) {
 			/* one datagram, one message, in place */
 			if (d.len) {
-				if (ib->conn == NO_BUF) {
-					ib->conn = (int32_t)(c - g->c);
+				if (c->cur != b) {	/* datagrams packed in a new buffer */
 					c->cur = b;
 					c->cur_base = c->stream;
 				}
@@ -851,7 +932,6 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 			if (c->cur == NO_BUF) {
 				c->cur = b;
 				c->cur_base = c->stream;
-				ib->conn = (int32_t)(c - g->c);
 				ib->pinned = true;
 			}
 			if (b != c->cur || d.addr != buf_off(g, b) + ib->seen)
@@ -870,6 +950,16 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 						    c->proto == P_RELP ? c->rp.err_off : c->fr.err_off);
 			}
 			c->stream += d.len;
+			/* The previous buffer stays only while the message being
+			 * read started in it. */
+			if (c->prev != NO_BUF) {
+				uint64_t start;
+				bool partial = c->proto == P_RELP ? relp_partial(&c->rp, &start) :
+						unified_framer_partial(&c->fr, &start);
+
+				if (c->closing || !partial || start >= c->cur_base)
+					conn_unpin(g, &c->prev);
+			}
 		}
 		if (!(d.flags & IO_UNIFIED_NET_RX_MORE)) {
 			ib->returned = true;
@@ -959,51 +1049,67 @@ static uint32_t extent_blocks(uint32_t nrec)
 			  UJ_BLOCK);
 }
 
+/* Blocks of a run of extents holding @n records. */
+static uint32_t run_blocks(uint32_t n)
+{
+	uint32_t i, used = 0;
+
+	for (i = 0; i < n; i += (uint32_t)UJ_RECS_PER_EXTENT)
+		used += extent_blocks(n - i < UJ_RECS_PER_EXTENT ? n - i : (uint32_t)UJ_RECS_PER_EXTENT);
+	return used;
+}
+
 static void commit_start(struct ingest *g)
 {
-	/* Nothing is allocated between commits, so the extents' place,
-	 * reserved by the last commit, is free beyond its 16 blocks too: a
-	 * big commit writes several extents there, back to back, each naming
-	 * the next.  (After a recovery that found more in use, one.) */
-	bool fresh = g->cursor == g->ext_at + UJ_EXTENT_BLOCKS;
-	uint32_t max = fresh ? MAX_EXT * (uint32_t)UJ_RECS_PER_EXTENT : (uint32_t)UJ_RECS_PER_EXTENT;
-	uint32_t i, n = g->pr_n < max ? g->pr_n : max, used;
-	uint64_t need;
+	/*
+	 * The place the last commit reserved for this one's extents has
+	 * ext_room blocks (16, or fewer when recovery found a torn run of
+	 * extents, whose data follows it).  Nothing is allocated between
+	 * commits, so when nothing lies after that place either, a big commit
+	 * writes several extents there, back to back, each naming the next.
+	 */
+	bool fresh = g->cursor == g->ext_at + g->ext_room;
+	uint32_t room = g->ext_room < UJ_EXTENT_BLOCKS ? g->ext_room : UJ_EXTENT_BLOCKS;
+	uint32_t max = fresh ? MAX_EXT * (uint32_t)UJ_RECS_PER_EXTENT :
+		       (uint32_t)((room * UJ_BLOCK - sizeof(struct uj_extent_hdr)) / sizeof(struct uj_record));
+	uint32_t i, n = 0, used, lim = g->pr_n < max ? g->pr_n : max;
+	uint64_t need = 0;
 
-	for (;;) {
-		used = 0;
-		need = 0;
-		for (i = 0; i < n; i += (uint32_t)UJ_RECS_PER_EXTENT)
-			used += extent_blocks(n - i < UJ_RECS_PER_EXTENT ? n - i :
-					      (uint32_t)UJ_RECS_PER_EXTENT);
-		/* Journal space: the regions still to allocate, and the next extent. */
-		for (i = 0; i < n; i++) {
-			struct prec *p = &g->pr[(g->pr_head + i) % g->pr_cap];
+	/* The longest prefix of the pending records whose data regions and
+	 * extents fit, leaving room for the next reservation. */
+	for (i = 0; i < lim; i++) {
+		struct prec *p = &g->pr[(g->pr_head + i) % g->pr_cap];
+		uint64_t extra = 0, base;
+		int k;
 
-			for (int k = 0; k < 2; k++) {
-				int32_t b = k ? p->b2 : p->b1;
+		for (k = 0; k < 2; k++) {
+			int32_t b = k ? p->b2 : p->b1;
 
-				if (b == NO_BUF || g->b[b].listed)
-					continue;
-				g->b[b].listed = true;
-				g->dirty[g->ndirty++] = (uint32_t)b;
-				need += g->b[b].region ? 0 : g->rb;
-			}
+			if (b != NO_BUF && !g->b[b].listed && !g->b[b].region)
+				extra += g->rb;
 		}
-		if ((fresh ? g->ext_at + used : g->cursor) + need + UJ_EXTENT_BLOCKS <= g->nblocks)
+		base = fresh ? g->ext_at + run_blocks(i + 1) : g->cursor;
+		if (base + need + extra + UJ_EXTENT_BLOCKS > g->nblocks)
 			break;
-		for (i = 0; i < g->ndirty; i++)
-			g->b[g->dirty[i]].listed = false;
-		g->ndirty = 0;
-		if (n > UJ_RECS_PER_EXTENT) {	/* near the end: one extent, within the reserve */
-			n = (uint32_t)UJ_RECS_PER_EXTENT;
-			continue;
+		need += extra;
+		for (k = 0; k < 2; k++) {
+			int32_t b = k ? p->b2 : p->b1;
+
+			if (b == NO_BUF || g->b[b].listed)
+				continue;
+			g->b[b].listed = true;
+			g->dirty[g->ndirty++] = (uint32_t)b;
 		}
-		if (!g->full_logged)
-			logf_("journal full: %u messages wait and are not acknowledged", g->pr_n);
-		g->full_logged = true;
-		return;
+		n = i + 1;
 	}
+	if (n < lim && !g->full_logged) {
+		logf_("journal full: %u messages cannot be stored and are not acknowledged",
+		      g->pr_n - n);
+		g->full_logged = true;
+	}
+	if (!n)
+		return;
+	used = run_blocks(n);
 	if (fresh)	/* the extents take the blocks they use, no more */
 		g->cursor = g->ext_at + used;
 	g->c_nrec = n;
@@ -1041,16 +1147,26 @@ static void commit_index(struct ingest *g)
 	for (i = 0; i < g->c_nrec || (!i && !g->c_nrec); i += (uint32_t)UJ_RECS_PER_EXTENT, seq++) {
 		uint32_t k = g->c_nrec - i < UJ_RECS_PER_EXTENT ? g->c_nrec - i : (uint32_t)UJ_RECS_PER_EXTENT;
 		uint32_t nb = extent_blocks(k);
-		uint64_t next = at + nb == g->c_next ? g->c_next_ext : g->ext_at + at + nb;
+		bool last = at + nb == g->c_next;
+		uint64_t next = last ? g->c_next_ext : g->ext_at + at + nb;
 
+		/* inside the run, the room at the next extent is the rest of the
+		 * run: what recovery may reuse if the run is torn there */
 		uj_extent_encode(area + (size_t)at * UJ_BLOCK, g->js.sb.journal_id, seq, next,
-				 g->recbuf + i, k);
+				 last ? UJ_EXTENT_BLOCKS : g->c_next - (at + nb), g->recbuf + i, k);
 		at += nb;
 	}
 	g->c_index_writes = 0;
-	for (i = 0; i < g->c_next; i += max) {
+	/* --inject-torn-run: a run of several extents reaches the target only
+	 * up to its first, and the server stops there, as after a power cut */
+	g->c_torn = opt_inject_torn && extent_blocks(g->c_nrec < UJ_RECS_PER_EXTENT ? g->c_nrec :
+						     (uint32_t)UJ_RECS_PER_EXTENT) < g->c_next;
+	for (i = 0; i < (g->c_torn ? extent_blocks((uint32_t)UJ_RECS_PER_EXTENT) : g->c_next); i += max) {
 		struct io_unified_sqe s;
 		uint32_t nb = g->c_next - i < max ? g->c_next - i : max;
+
+		if (g->c_torn && nb > extent_blocks((uint32_t)UJ_RECS_PER_EXTENT) - i)
+			nb = extent_blocks((uint32_t)UJ_RECS_PER_EXTENT) - i;
 
 		unified_prep_write(&s, g->ti.nsid, blk_lba(g, g->ext_at + i), nb << (12 - g->lba_shift),
 				   (uint64_t)i * UJ_BLOCK, nb * UJ_BLOCK, (uint64_t)UD_INDEX << 56);
@@ -1086,6 +1202,7 @@ static void commit_done(struct ingest *g)
 	g->commit_seq += g->c_commit_seqs;
 	g->commits++;
 	g->ext_at = g->c_next_ext;
+	g->ext_room = UJ_EXTENT_BLOCKS;
 	g->cstate = 0;
 }
 
@@ -1113,8 +1230,15 @@ static void on_cqe(struct ingest *g, const struct io_unified_cqe *cqe)
 		commit_index(g);
 		break;
 	case UD_INDEX:
-		if (!--g->c_index_writes)
-			commit_done(g);
+		if (--g->c_index_writes)
+			break;
+		if (g->c_torn) {
+			fprintf(stderr, "unified-ingest: --inject-torn-run: only the first of the %" PRIu64
+				" extents of commit %" PRIu64 " written; stopping as after a power cut\n",
+				g->c_commit_seqs, g->commit_seq);
+			_exit(3);
+		}
+		commit_done(g);
 		break;
 	default:
 		die("unexpected completion %#" PRIx64, ud);
@@ -1251,22 +1375,26 @@ static void stats_line(struct ingest *g, bool final)
 	}
 }
 
-/* Connections that have sat in the middle of a frame for too long. */
+/* Connections that have sat in the middle of a frame, or have not read
+ * their RELP responses, for --frame-timeout seconds. */
 static void frame_timeouts(struct ingest *g, uint64_t t)
 {
 	uint64_t lim = (uint64_t)(opt_frame_timeout_s * 1e9);
 
 	for (uint32_t i = 0; i < g->max_conns; i++) {
-		struct iconn *c = &g->c[i];
+		struct iconn *c = g->c[i];
+		char why[96];
 		bool idle;
 
-		if (!c->used || c->ended || c->closing || c->proto == P_UDP)
+		if (!c || c->ended || c->closing || c->proto == P_UDP)
 			continue;
 		idle = c->proto == P_RELP ? relp_idle(&c->rp) : unified_framer_idle(&c->fr);
 		if (!idle && t - c->last_rx_ns > lim) {
-			char why[96];
-
 			snprintf(why, sizeof(why), "an unfinished frame, no byte for %.0f s",
+				 opt_frame_timeout_s);
+			conn_refuse(g, c, why, c->stream);
+		} else if (c->tx_inflight && t - c->tx_since > lim) {
+			snprintf(why, sizeof(why), "its RELP responses not read for %.0f s",
 				 opt_frame_timeout_s);
 			conn_refuse(g, c, why, c->stream);
 		}
@@ -1311,21 +1439,18 @@ static int cmd_serve(void)
 	g->cbufs = calloc(g->nbufs, sizeof(*g->cbufs));
 	g->max_conns = opt_max_conns + 4;
 	g->c = calloc(g->max_conns, sizeof(*g->c));
-	g->rsp_list = calloc(g->max_conns, sizeof(*g->rsp_list));
 	g->pr_cap = 4096;
 	g->pr = calloc(g->pr_cap, sizeof(*g->pr));
 	g->recbuf = calloc(MAX_EXT * UJ_RECS_PER_EXTENT, sizeof(*g->recbuf));
 	g->lat = hist_new();
 	g->lat_all = hist_new();
-	if (!g->b || !g->freel || !g->dirty || !g->cbufs || !g->c || !g->rsp_list || !g->pr ||
+	if (!g->b || !g->freel || !g->dirty || !g->cbufs || !g->c || !g->pr ||
 	    !g->recbuf || !g->lat || !g->lat_all)
 		die("out of memory");
 	/* the first buffers hold the index extents being written */
 	g->ext_bufs = EXT_AREA > g->bufsz ? EXT_AREA / g->bufsz : 1;
-	for (i = g->nbufs; i-- > g->ext_bufs;) {
-		g->b[i].conn = NO_BUF;
+	for (i = g->nbufs; i-- > g->ext_bufs;)
 		g->freel[g->nfree++] = (int32_t)i;
-	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -1398,26 +1523,11 @@ static int cmd_serve(void)
 			for (i = 0; i < n; i++) {
 				const struct io_unified_net_comp *e = unified_comp_entry(&g->rings.comp, idx + i);
 				uint64_t addr = e->addr;
-				int32_t b = (int32_t)(addr / g->bufsz);
-				struct iconn *c;
+				int32_t err = e->error;
 
-				if (addr >= (uint64_t)g->nbufs * g->bufsz || !g->b[b].tx)
+				if (addr >= (uint64_t)g->nbufs * g->bufsz || !g->b[addr / g->bufsz].tx)
 					die("COMPLETION for a buffer not sent: a bug");
-				c = g->b[b].conn >= 0 ? &g->c[g->b[b].conn] : NULL;
-				g->b[b].tx = false;
-				g->b[b].returned = true;
-				buf_maybe_free(g, b);
-				if (c) {
-					c->tx_inflight--;
-					if (e->error && !c->ended)
-						logf_("connection %s: sending responses failed: %s", c->peer,
-						      strerror(-e->error));
-					if (c->close_sent && !c->tx_inflight && !c->closing && !c->ended) {
-						c->closing = true;	/* RELP close answered */
-						unified_net_close(g->ctx, c->id);
-					}
-					conn_try_release(g, c);
-				}
+				tx_done(g, (int32_t)(addr / g->bufsz), err);
 			}
 			unified_ring_release(&g->rings.comp, n);
 		}
@@ -1446,11 +1556,7 @@ static int cmd_serve(void)
 			t_frames = t + 1000000000ull;
 		}
 		if (stopping && !g->cstate && (!g->pr_n || g->full_logged)) {
-			bool tx_busy = g->rsp_n != 0;
-
-			for (i = 0; i < g->max_conns && !tx_busy; i++)
-				tx_busy = g->c[i].used && g->c[i].tx_inflight;
-			if (!tx_busy || t >= stop_deadline)
+			if ((!g->rsp_n && !g->tx_inflight) || t >= stop_deadline)
 				break;
 		}
 	}
@@ -1474,29 +1580,48 @@ struct reader {
 	int err;
 };
 
-/* Bytes at journal byte address @addr (n <= bufsz) into @dst. */
+/* @n bytes at journal byte address @addr into @dst, through a window of
+ * buffer 1 (one read of up to a buffer, or the target's largest transfer). */
 static int read_bytes(struct reader *r, uint64_t addr, uint32_t n, uint8_t *dst)
 {
 	struct ingest *g = r->g;
-	uint64_t blk = addr / UJ_BLOCK, last = (addr + n - 1) / UJ_BLOCK;
 
-	if (r->win_blk == UINT64_MAX || blk < r->win_blk || last >= r->win_blk + r->win_blocks) {
-		uint32_t per = g->bufsz / UJ_BLOCK, max = g->ti.max_xfer / UJ_BLOCK;
-		uint32_t want = per < max ? per : max;
-		int ret;
+	while (n) {
+		uint64_t blk = addr / UJ_BLOCK, end;
+		uint32_t k;
 
-		if (blk + want > g->nblocks)
-			want = (uint32_t)(g->nblocks - blk);
-		if (last >= blk + want)
-			return -ERANGE;
-		ret = sync_rw(g, false, blk, want, 1, false);
-		if (ret)
-			return ret;
-		r->win_blk = blk;
-		r->win_blocks = want;
+		if (r->win_blk == UINT64_MAX || blk < r->win_blk || blk >= r->win_blk + r->win_blocks) {
+			uint32_t per = g->bufsz / UJ_BLOCK, max = g->ti.max_xfer / UJ_BLOCK;
+			uint32_t want = per < max ? per : max;
+			int ret;
+
+			if (blk >= g->nblocks)
+				return -ERANGE;
+			if (blk + want > g->nblocks)
+				want = (uint32_t)(g->nblocks - blk);
+			ret = sync_rw(g, false, blk, want, 1, false);
+			if (ret)
+				return ret;
+			r->win_blk = blk;
+			r->win_blocks = want;
+		}
+		end = (r->win_blk + r->win_blocks) * UJ_BLOCK;
+		k = end - addr < n ? (uint32_t)(end - addr) : n;
+		memcpy(dst, buf_ptr(g, 1) + (addr - r->win_blk * UJ_BLOCK), k);
+		addr += k;
+		dst += k;
+		n -= k;
 	}
-	memcpy(dst, buf_ptr(g, 1) + (addr - r->win_blk * UJ_BLOCK), n);
 	return 0;
+}
+
+/* verify --chain: one line per extent. */
+static void each_extent(void *arg, uint64_t at, const struct uj_extent_hdr *h)
+{
+	(void)arg;
+	printf("extent at block %" PRIu64 ": commit %" PRIu64 ", %u records from %" PRIu64
+	       ", %u blocks; next at %" PRIu64 " (room %u)\n", at, h->commit_seq, h->nrec,
+	       h->first_rec_seq, h->nblocks, h->next_extent, h->next_room);
 }
 
 static void each_record(void *arg, const struct uj_record *rec)
@@ -1504,7 +1629,7 @@ static void each_record(void *arg, const struct uj_record *rec)
 	struct reader *r = arg;
 	int ret;
 
-	if (r->err)
+	if (r->err || (r->print && rec->seq < opt_from))
 		return;
 	ret = read_bytes(r, rec->addr1, rec->len1, r->out);
 	if (!ret && rec->len > rec->len1)
@@ -1520,7 +1645,7 @@ static void each_record(void *arg, const struct uj_record *rec)
 		       rec->seq, rec->len, rec->addr1);
 		return;
 	}
-	if (!r->print || rec->seq < opt_from)
+	if (!r->print)
 		return;
 	fwrite(r->out, 1, rec->len, stdout);
 	if (!rec->len || r->out[rec->len - 1] != '\n')
@@ -1536,10 +1661,11 @@ static int cmd_read(bool verify)
 
 	g->bufsz = 1u << 20;
 	open_target(g, false, 2);
-	r.out = malloc(g->bufsz * 2);
+	r.out = malloc(UJ_MAX_MSG);	/* recovery refuses longer records */
 	if (!r.out)
 		die("out of memory");
-	ret = uj_recover(g->nblocks, journal_read, g, each_record, &r, &g->js);
+	ret = uj_recover(g->nblocks, journal_read, g, each_record, opt_chain ? each_extent : NULL, &r,
+			 &g->js);
 	if (ret == -EBADMSG) {
 		printf("no journal on %s: %s\n", g->ti.path, g->js.end_why ? g->js.end_why : "");
 		unified_unregister(g->ctx);
@@ -1571,7 +1697,7 @@ static void usage(FILE *f)
 	      "                             [--frame-timeout S] [--duration S] [--size BYTES]\n"
 	      "                             [--format] [--thread]\n"
 	      "       unified-ingest dump   [--target PATH] [--from SEQ]\n"
-	      "       unified-ingest verify [--target PATH]\n"
+	      "       unified-ingest verify [--target PATH] [--chain]\n"
 	      "       unified-ingest format [--target PATH] [--size BYTES]   (discards what is stored)\n"
 	      "Without --target: the embedded default namespace file.  See unified-ingest(1).\n", f);
 }
@@ -1618,6 +1744,8 @@ int main(int argc, char **argv)
 		{ "format", no_argument, NULL, 'F' },
 		{ "thread", no_argument, NULL, 'H' },
 		{ "from", required_argument, NULL, 'f' },
+		{ "chain", no_argument, NULL, 'X' },
+		{ "inject-torn-run", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1652,6 +1780,8 @@ int main(int argc, char **argv)
 		case 'F': opt_format = true; break;
 		case 'H': opt_thread = true; break;
 		case 'f': opt_from = num(optarg, "--from"); break;
+		case 'X': opt_chain = true; break;
+		case 'I': opt_inject_torn = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -121,26 +121,72 @@ def bad(port, case):
         print("closed by server")
 
 def relp_abuse(port, case):
-    """RELP misuse: 'noread' sends 100000 frames and never reads a response;
-    'noopen' sends a message before open.  Prints whether the server closed."""
+    """RELP misuse: 'noread' sends 100000 frames, 'stall' 20000 frames of an
+    unknown command (answered at once with 500), and neither reads a
+    response for 8 s; 'noopen' sends a message before open.  Then it reads
+    what there is and prints whether the server closed the connection."""
     s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(20)
     try:
         if case == "noopen":
             s.sendall(b"1 syslog 5 hello\n")
         else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             offer = b"relp_version=0\nrelp_software=x\ncommands=syslog"
             s.sendall(b"1 open %d %s\n" % (len(offer), offer))
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            frames = b"".join(b"%d syslog 5 abuse\n" % t for t in range(2, 100002))
+            if case == "stall":
+                frames = b"".join(b"%d foo 0\n" % t for t in range(2, 20002))
+            else:
+                frames = b"".join(b"%d syslog 5 abuse\n" % t for t in range(2, 100002))
             s.sendall(frames)
+            time.sleep(8)
+        s.settimeout(10)
         while s.recv(65536):
             pass
         print("closed by server")
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
         print("closed by server")
     except (socket.timeout, OSError) as e:
         print("not closed: %s" % e)
+
+def hold(port, n, nbytes, until):
+    """N connections each send NBYTES of LF-framed lines, then stay open
+    (idle) until the file UNTIL exists."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, n + 64))
+    line = b"<13>1 - h hold - - - " + b"x" * 50 + b"\n"
+    data = line * (nbytes // len(line) + 1)
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+    for s in socks:
+        s.sendall(data)
+    print("holding %d connections" % n, flush=True)
+    while not os.path.exists(until):
+        time.sleep(0.1)
+    for s in socks:
+        s.close()
+
+def churn(port, n, out):
+    """N RELP sessions one after the other: open, one message, close."""
+    with open(out, "w") as f:
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.settimeout(10)
+            offer = b"relp_version=0\nrelp_software=x\ncommands=syslog"
+            m = ("<13>1 - h churn - - - churn seq %d" % i).encode()
+            s.sendall(b"1 open %d %s\n2 syslog %d %s\n3 close 0\n" % (len(offer), offer, len(m), m))
+            buf, got = b"", set()
+            while 3 not in got:
+                d = s.recv(4096)
+                if not d:
+                    break
+                buf += d
+                while True:
+                    fr = relp_frame(buf)
+                    if fr is None:
+                        break
+                    t, data, buf = fr
+                    got.add(t)
+                    if t == 2 and data == b"200 OK":
+                        f.write(m.decode() + "\n")
+            s.close()
 
 def send(port, path):
     s = socket.create_connection(("127.0.0.1", port))
@@ -206,6 +252,10 @@ if __name__ == "__main__":
         bad(int(a[2]), a[3])
     elif a[1] == "relp_abuse":
         relp_abuse(int(a[2]), a[3])
+    elif a[1] == "hold":
+        hold(int(a[2]), int(a[3]), int(a[4]), a[5])
+    elif a[1] == "churn":
+        churn(int(a[2]), int(a[3]), a[4])
     elif a[1] == "send":
         send(int(a[2]), a[3])
     elif a[1] == "check":

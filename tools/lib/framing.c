@@ -26,6 +26,14 @@ int unified_framer_idle(const struct unified_framer *f)
 	return f->state == ST_FRAME;
 }
 
+int unified_framer_partial(const struct unified_framer *f, uint64_t *msg_off)
+{
+	if (f->state != ST_BODY && f->state != ST_LINE)
+		return 0;
+	*msg_off = f->msg_off;
+	return 1;
+}
+
 static int refuse(struct unified_framer *f, const char *why, uint64_t at)
 {
 	f->state = ST_BAD;

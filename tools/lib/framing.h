@@ -52,4 +52,9 @@ int unified_framer_feed(struct unified_framer *f, const uint8_t *p, uint32_t n, 
 /* True between frames: no message is partly read (for a clean close). */
 int unified_framer_idle(const struct unified_framer *f);
 
+/* True inside a message's bytes (its header read), with the stream offset
+ * of its first byte in *@msg_off: the bytes a message not yet emitted
+ * may still need. */
+int unified_framer_partial(const struct unified_framer *f, uint64_t *msg_off);
+
 #endif

@@ -59,7 +59,7 @@ int uj_super_check(const struct uj_super *sb, uint64_t nblocks, const char **why
 }
 
 uint32_t uj_extent_encode(void *buf, uint64_t journal_id, uint64_t commit_seq, uint64_t next_extent,
-			  const struct uj_record *recs, uint32_t n)
+			  uint32_t next_room, const struct uj_record *recs, uint32_t n)
 {
 	struct uj_extent_hdr *h = buf;
 	uint32_t bytes, nblocks;
@@ -73,6 +73,7 @@ uint32_t uj_extent_encode(void *buf, uint64_t journal_id, uint64_t commit_seq, u
 	h->journal_id = journal_id;
 	h->commit_seq = commit_seq;
 	h->next_extent = next_extent;
+	h->next_room = next_room;
 	h->first_rec_seq = n ? recs[0].seq : 0;
 	h->nrec = n;
 	h->nblocks = nblocks;
@@ -106,11 +107,15 @@ static const char *extent_check(uint8_t *buf, const struct uj_state *st, uint64_
 	h->crc = crc;
 	if (h->next_extent <= at || h->next_extent > st->sb.nblocks - UJ_EXTENT_BLOCKS)
 		return "next extent outside the journal or not after this one";
+	if (!h->next_room || h->next_room > UJ_MAX_RUN || h->next_extent + h->next_room > st->sb.nblocks)
+		return "room at the next extent out of range";
 	for (i = 0; i < h->nrec; i++) {
 		if (r[i].seq != st->next_rec_seq + i)
 			return "record sequence does not follow";
 		if (r[i].addr1 >= bytes || r[i].addr2 >= bytes)
 			return "a record points outside the journal";
+		if (r[i].len > UJ_MAX_MSG)
+			return "a record longer than any receive buffer";
 		if (!r[i].len1 || r[i].len1 > r[i].len || (r[i].len1 < r[i].len) != !!r[i].addr2 ||
 		    r[i].len1 > bytes - r[i].addr1 || r[i].len - r[i].len1 > bytes - r[i].addr2)
 			return "a record's parts do not fit the journal";
@@ -118,8 +123,8 @@ static const char *extent_check(uint8_t *buf, const struct uj_state *st, uint64_
 	return NULL;
 }
 
-int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, void *rec_arg,
-	       struct uj_state *st)
+int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec,
+	       uj_extent_fn ext, void *rec_arg, struct uj_state *st)
 {
 	uint8_t *buf = aligned_alloc(UJ_BLOCK, (size_t)UJ_EXTENT_BLOCKS * UJ_BLOCK);
 	const char *why0 = NULL, *why1 = NULL;
@@ -152,6 +157,7 @@ int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, 
 	st->next_commit_seq = 1;
 	st->next_rec_seq = 1;
 	at = st->sb.first_extent;
+	st->next_room = UJ_EXTENT_BLOCKS;
 	st->high_water = at + UJ_EXTENT_BLOCKS;
 	for (;;) {
 		struct uj_extent_hdr *h = (void *)buf;
@@ -170,6 +176,8 @@ int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, 
 		st->end_why = extent_check(buf, st, at);
 		if (st->end_why)
 			break;
+		if (ext)
+			ext(rec_arg, at, h);
 		for (i = 0; i < h->nrec; i++) {
 			/* first block past each part: nothing the chain names is free */
 			uint64_t end1 = (r[i].addr1 + r[i].len1 - 1) / UJ_BLOCK + 1;
@@ -192,8 +200,9 @@ int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, 
 		st->next_commit_seq++;
 		st->extents++;
 		at = h->next_extent;
-		if (at + UJ_EXTENT_BLOCKS > st->high_water)
-			st->high_water = at + UJ_EXTENT_BLOCKS;
+		st->next_room = h->next_room;
+		if (at + h->next_room > st->high_water)
+			st->high_water = at + h->next_room;
 	}
 	st->next_extent = at;
 	free(buf);

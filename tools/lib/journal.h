@@ -41,7 +41,10 @@ struct uj_extent_hdr {
 	uint32_t nrec;
 	uint32_t nblocks;	/* blocks of this extent that are used (1..16) */
 	uint32_t crc;		/* CRC32C of the used blocks with this field 0 */
-	uint32_t __resv[3];
+	uint32_t next_room;	/* blocks free at next_extent for the next extents:
+				 * UJ_EXTENT_BLOCKS (the reservation), or, inside one
+				 * commit's run of extents, those of the rest of the run */
+	uint32_t __resv[2];
 };
 
 struct uj_record {
@@ -54,6 +57,9 @@ struct uj_record {
 	uint64_t addr1;		/* journal byte address of the message (first part) */
 	uint64_t addr2;		/* second part (len - len1 bytes in the next buffer's region), or 0 */
 };
+
+#define UJ_MAX_RUN	256u	/* blocks of one commit's run of extents, at most */
+#define UJ_MAX_MSG	(2u << 20)	/* a message is never longer than a receive buffer */
 
 #define UJ_RECS_PER_EXTENT \
 	((UJ_EXTENT_BLOCKS * UJ_BLOCK - sizeof(struct uj_extent_hdr)) / sizeof(struct uj_record))
@@ -68,15 +74,18 @@ int uj_super_check(const struct uj_super *sb, uint64_t nblocks, const char **why
 /*
  * Encode an extent into @buf (UJ_EXTENT_BLOCKS blocks): the header, then
  * @n records (at most UJ_RECS_PER_EXTENT), the CRC over the blocks used.
+ * @next_room: the blocks free at @next_extent (1..UJ_MAX_RUN).
  * Returns the number of blocks to write.
  */
 uint32_t uj_extent_encode(void *buf, uint64_t journal_id, uint64_t commit_seq, uint64_t next_extent,
-			  const struct uj_record *recs, uint32_t n);
+			  uint32_t next_room, const struct uj_record *recs, uint32_t n);
 
 /* Reads @nblocks blocks at block @blk into @buf: 0 or -errno. */
 typedef int (*uj_read_fn)(void *arg, uint64_t blk, uint32_t nblocks, void *buf);
 /* Called for each valid record, in order (may be NULL). */
 typedef void (*uj_record_fn)(void *arg, const struct uj_record *rec);
+/* Called for each valid extent, before its records (may be NULL). */
+typedef void (*uj_extent_fn)(void *arg, uint64_t at, const struct uj_extent_hdr *h);
 
 /* What recovery found. */
 struct uj_state {
@@ -85,6 +94,7 @@ struct uj_state {
 	uint64_t records;
 	uint64_t first_seq, last_seq;	/* of the records (0 if none) */
 	uint64_t next_extent;		/* where the next commit's extent goes */
+	uint32_t next_room;		/* blocks free there (a torn run leaves fewer than 16) */
 	uint64_t next_commit_seq;
 	uint64_t next_rec_seq;
 	uint64_t high_water;		/* first block past everything the chain names */
@@ -96,11 +106,11 @@ struct uj_state {
  * Walk the journal on a namespace of @nblocks blocks: the superblock (copy
  * 0, else 1), then the chain of extents until the first one that is not
  * valid (wrong magic, journal id, CRC, commit or record sequence, sizes,
- * or addresses outside the journal).  @rec runs for every record of the
- * valid extents.  Returns 0 (*@st filled), -EBADMSG if neither superblock
+ * or addresses outside the journal).  @ext runs for every valid extent
+ * and @rec for each of its records, both with @rec_arg.  Returns 0 (*@st filled), -EBADMSG if neither superblock
  * copy is valid, or the read callback's -errno.
  */
-int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec, void *rec_arg,
-	       struct uj_state *st);
+int uj_recover(uint64_t nblocks, uj_read_fn rd, void *rd_arg, uj_record_fn rec,
+	       uj_extent_fn ext, void *rec_arg, struct uj_state *st);
 
 #endif

@@ -27,6 +27,14 @@ int relp_idle(const struct relp_parser *p)
 	return p->state == ST_TXNR0;
 }
 
+int relp_partial(const struct relp_parser *p, uint64_t *data_off)
+{
+	if (p->state != ST_DATA && (p->state != ST_TRAILER || !p->len))
+		return 0;
+	*data_off = p->data_off;
+	return 1;
+}
+
 static int refuse(struct relp_parser *p, const char *why, uint64_t at)
 {
 	p->state = ST_BAD;

@@ -52,4 +52,8 @@ int relp_feed(struct relp_parser *p, const uint8_t *buf, uint32_t n, uint64_t of
 /* True between frames. */
 int relp_idle(const struct relp_parser *p);
 
+/* True inside a frame's DATA or waiting for its trailer, with the stream
+ * offset of DATA in *@data_off (bytes a frame not yet emitted needs). */
+int relp_partial(const struct relp_parser *p, uint64_t *data_off);
+
 #endif

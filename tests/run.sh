@@ -15,7 +15,8 @@
 #       examples  build/examples/seed_flow      (on the embedded default namespace file) and
 #                 examples/net_to_nvme          (TCP on loopback to a file target, read back)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
-#       asan      build-asan/tests/{unit,target,net}/* and build-asan/tests/stress/fuzz_sqe
+#       asan      build-asan/tests/{unit,target,net}/*, build-asan/tests/stress/fuzz_sqe and
+#                 tests/ingest/run.sh on build-asan/tools/unified-ingest
 #       tsan      build-tsan/tests/stress/tsan_rings
 #       fuzz      build/tests/stress/fuzz_sqe
 #       libfuzzer tests/fuzz/run.sh             (libFuzzer harnesses, 20 s each; needs clang)
@@ -121,11 +122,12 @@ run_make() {   # run_make KEY make-args...
 
 if ((build)); then
     echo "=== build"
-    if selected unit || selected target || selected net || selected examples || selected install || selected fuzz; then
+    if selected unit || selected target || selected net || selected ingest || selected examples ||
+        selected install || selected fuzz; then
         run_make all -j"$jobs" all
     fi
     if selected asan; then
-        run_make asan -j"$jobs" SAN=asan tests
+        run_make asan -j"$jobs" SAN=asan tests build-asan/tools/unified-ingest
     fi
     if selected tsan; then
         run_make tsan -j"$jobs" SAN=tsan tests
@@ -268,13 +270,22 @@ for tier in "${ALL_TIERS[@]}"; do
         fi
         ;;
     asan)
-        tier_header asan "ASan+UBSan: build-asan/tests/unit/*, build-asan/tests/target/*, fuzz_sqe"
+        tier_header asan "ASan+UBSan: build-asan/tests/{unit,target,net}/*, unified-ingest, fuzz_sqe"
         if needs_build asan asan; then
             export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
             export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
             run_dir asan harness build-asan/tests/unit
             run_dir asan harness build-asan/tests/target
             run_dir asan harness build-asan/tests/net
+            # unified-ingest under ASan+UBSan: the cases that reach every
+            # path of the server, fewer kill -9 rounds
+            if [[ -x build-asan/tools/unified-ingest ]]; then
+                run_prog harness "tests/ingest/run.sh with build-asan/tools/unified-ingest" \
+                    env UNIFIED_INGEST_BIN="$PWD/build-asan/tools/unified-ingest" UNIFIED_INGEST_ROUNDS=5 \
+                    tests/ingest/run.sh logger rsyslog udp malformed relp_abuse many churn idle torn bigmsg full kill9
+            else
+                tier_skip asan "build-asan/tools/unified-ingest is not built"
+            fi
             if [[ -x build-asan/tests/stress/fuzz_sqe ]]; then
                 run_prog harness build-asan/tests/stress/fuzz_sqe \
                     build-asan/tests/stress/fuzz_sqe "$fuzz_count"

@@ -1669,11 +1669,13 @@ static int cmd_read(bool verify)
 	if (ret == -EBADMSG) {
 		printf("no journal on %s: %s\n", g->ti.path, g->js.end_why ? g->js.end_why : "");
 		unified_unregister(g->ctx);
+		free(r.out);
 		return 1;
 	}
 	if (ret || r.err) {
 		fprintf(stderr, "unified-ingest: reading the journal: %s\n", strerror(-(ret ? ret : r.err)));
 		unified_unregister(g->ctx);
+		free(r.out);
 		return 2;
 	}
 	if (verify)
@@ -1683,6 +1685,7 @@ static int cmd_read(bool verify)
 		       g->js.last_seq, g->js.extents, g->js.high_water, g->nblocks, g->js.super_copy,
 		       g->js.end_why ? g->js.end_why : "?", r.damaged);
 	unified_unregister(g->ctx);
+	free(r.out);
 	return r.damaged ? 1 : 0;
 }
 

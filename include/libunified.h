@@ -662,7 +662,11 @@ int unified_net_connect(struct unified_ctx *ctx, int type, const struct sockaddr
 /**
  * unified_net_close() - close connection or listener @conn: no new
  * operations, the ones in flight end, then one last RX entry with
- * IO_UNIFIED_NET_RX_CLOSED (returning a held buffer).  The id stays
+ * IO_UNIFIED_NET_RX_CLOSED (returning a held buffer).  A send still waiting
+ * for the peer to make room is cancelled (its COMPLETION entry carries
+ * -ECANCELED, or the bytes sent); if only a zero-copy send's notification
+ * is left, the socket is reset (RST), dropping what the kernel still held,
+ * so that a peer that never reads cannot keep the buffer.  The id stays
  * reserved until that entry is published.  Return 0, or -EBADF for an id
  * that is not open.
  */

@@ -51,7 +51,7 @@ enum { BUF_APP = 0, BUF_RX = 1, BUF_TX = 2 };
 
 static void send_step(struct unified_engine *e, struct unified_net *n, struct unified_conn *c);
 static bool send_cancel(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
-			uint64_t ud);
+			uint64_t ud, bool abortive);
 static void work_add(struct unified_net *n, struct unified_conn *c);
 static void unified_net_inc_release(struct unified_engine *e, struct unified_net *n,
 				    struct unified_conn *c);
@@ -827,7 +827,7 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 			return false;
 	}
 	if (c->final_sent) {
-		if (!send_cancel(e, n, c, ud))
+		if (!send_cancel(e, n, c, ud, c->closing))
 			return false;
 		if (c->recv_inflight || c->accept_inflight || c->tx_active)
 			return true;	/* freed when the last one completes */
@@ -854,7 +854,7 @@ static bool conn_advance(struct unified_engine *e, struct unified_net *n, struct
 			c->poll_remove_sent = true;
 			n->ops_inflight++;
 		}
-		if (!send_cancel(e, n, c, ud))
+		if (!send_cancel(e, n, c, ud, true))
 			return false;
 		if (!c->recv_inflight && !c->accept_inflight && !c->tx_active && !c->poll_remove_sent)
 			return conn_finish(n, c, IO_UNIFIED_NET_RX_CLOSED, 0);
@@ -922,15 +922,17 @@ static bool post_send(struct unified_engine *e, struct unified_net *n, struct un
 /*
  * A connection that ends cancels its send in flight: shutdown() does not end
  * a send that waits for room a peer which never reads would never make.
- * False when no SQE was free (the pass tries again).
+ * @abortive (unified_net_close()): when only a SEND_ZC notification is left,
+ * the socket is reset so that the kernel lets the buffer go.  False when no
+ * SQE was free (the pass tries again).
  */
 static bool send_cancel(struct unified_engine *e, struct unified_net *n, struct unified_conn *c,
-			uint64_t ud)
+			uint64_t ud, bool abortive)
 {
 	uint64_t cud = ud | (uint64_t)NET_OP_CANCEL << UD_NET_OP_SHIFT;
 	struct io_uring_sqe *sqe;
 
-	if (!c->send_inflight && c->tx_active && c->zc_notifs && c->fd >= 0 && !c->recv_inflight &&
+	if (abortive && !c->send_inflight && c->tx_active && c->zc_notifs && c->fd >= 0 && !c->recv_inflight &&
 	    !c->accept_inflight && !c->poll_remove_sent) {
 		/* What waits is a SEND_ZC notification: the kernel lets the pages
 		 * go when the socket frees them, which a peer that never reads

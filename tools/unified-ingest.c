@@ -646,7 +646,7 @@ static void tx_done(struct ingest *g, int32_t b, int32_t err)
 		c->closing = true;	/* RELP close answered */
 		unified_net_close(g->ctx, c->id);
 	}
-	if (c->txb != NO_BUF || c->rq_n)
+	if (!c->ended && (c->txb != NO_BUF || c->rq_n))
 		rsp_list_add(g, c);	/* staged responses waited for this send */
 	conn_try_release(g, c);
 }
@@ -970,11 +970,18 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 					c->cur = NO_BUF;
 				buf_maybe_free(g, b);
 			} else {
-				/* full: the next message may start in it and end in the next one */
+				/* full: the message being read, if it started here,
+				 * ends in the next buffer; else nothing needs it */
+				uint64_t start;
+				bool partial = c->proto == P_RELP ? relp_partial(&c->rp, &start) :
+						unified_framer_partial(&c->fr, &start);
+
 				conn_unpin(g, &c->prev);
 				c->prev = c->cur;
 				c->prev_base = c->cur_base;
 				c->cur = NO_BUF;
+				if (c->closing || !partial || start >= c->prev_base + ib->seen)
+					conn_unpin(g, &c->prev);
 			}
 		}
 	}

@@ -149,11 +149,11 @@ def relp_abuse(port, case):
         print("not closed: %s" % e)
 
 def hold(port, n, nbytes, until):
-    """N connections each send NBYTES of LF-framed lines, then stay open
-    (idle) until the file UNTIL exists."""
+    """N connections each send NBYTES of LF-framed lines of 64 bytes (rounded
+    up to whole lines), then stay open (idle) until the file UNTIL exists."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, n + 64))
-    line = b"<13>1 - h hold - - - " + b"x" * 50 + b"\n"
-    data = line * (nbytes // len(line) + 1)
+    line = b"<13>1 - h hold - - - " + b"x" * 42 + b"\n"
+    data = line * ((nbytes + len(line) - 1) // len(line))
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
     for s in socks:
         s.sendall(data)

@@ -210,7 +210,7 @@ struct ingest {
 	struct uj_record *recbuf;
 	uint64_t c_next_ext;
 	/* statistics */
-	uint64_t msgs, bytes, commits, udp_msgs, bad_conns, accepted;
+	uint64_t msgs, bytes, commits, bad_conns;
 	struct hist *lat;		/* this interval */
 	struct hist *lat_all;
 	uint64_t iv_msgs, iv_bytes, iv_t0;
@@ -492,6 +492,27 @@ static void fill_up(struct ingest *g)
 
 static void conn_refuse(struct ingest *g, struct iconn *c, const char *why, uint64_t at);
 
+/*
+ * Double the capacity of a FIFO of @n entries of @size bytes stored from
+ * *@head in an array of *@cap (0: none yet; @first entries then),
+ * straightening it so it starts at 0.  Dies without memory.
+ */
+static void *fifo_grow(void *arr, size_t size, uint32_t *cap, uint32_t *head, uint32_t n,
+		       uint32_t first)
+{
+	uint32_t ncap = *cap ? *cap * 2 : first, i;
+	uint8_t *q = malloc((size_t)ncap * size);
+
+	if (!q)
+		die("out of memory");
+	for (i = 0; i < n; i++)
+		memcpy(q + (size_t)i * size, (uint8_t *)arr + (size_t)((*head + i) % *cap) * size, size);
+	free(arr);
+	*cap = ncap;
+	*head = 0;
+	return q;
+}
+
 static void rsp_list_add(struct ingest *g, struct iconn *c)
 {
 	if (c->on_rsp_list)
@@ -516,19 +537,8 @@ static void rsp_push(struct ingest *g, struct iconn *c, uint32_t txnr, uint8_t k
 			    c->stream);
 		return;
 	}
-	if (c->rq_n == c->rq_cap) {
-		uint32_t cap = c->rq_cap ? c->rq_cap * 2 : 64, i;
-		struct rsp *q = malloc(cap * sizeof(*q));
-
-		if (!q)
-			die("out of memory");
-		for (i = 0; i < c->rq_n; i++)
-			q[i] = c->rq[(c->rq_head + i) % c->rq_cap];
-		free(c->rq);
-		c->rq = q;
-		c->rq_cap = cap;
-		c->rq_head = 0;
-	}
+	if (c->rq_n == c->rq_cap)
+		c->rq = fifo_grow(c->rq, sizeof(*c->rq), &c->rq_cap, &c->rq_head, c->rq_n, 64);
 	c->rq[(c->rq_head + c->rq_n++) % c->rq_cap] = (struct rsp){ txnr, kind, seq };
 	rsp_list_add(g, c);
 }
@@ -671,19 +681,8 @@ static void add_record(struct ingest *g, struct iconn *c, uint64_t off, uint32_t
 	const uint8_t *m1, *m2 = NULL;
 	uint32_t len1 = len;
 
-	if (g->pr_n == g->pr_cap) {
-		uint32_t cap = g->pr_cap * 2, i;
-		struct prec *q = malloc(cap * sizeof(*q));
-
-		if (!q)
-			die("out of memory");
-		for (i = 0; i < g->pr_n; i++)
-			q[i] = g->pr[(g->pr_head + i) % g->pr_cap];
-		free(g->pr);
-		g->pr = q;
-		g->pr_cap = cap;
-		g->pr_head = 0;
-	}
+	if (g->pr_n == g->pr_cap)
+		g->pr = fifo_grow(g->pr, sizeof(*g->pr), &g->pr_cap, &g->pr_head, g->pr_n, 4096);
 	p = &g->pr[(g->pr_head + g->pr_n) % g->pr_cap];
 	memset(p, 0, sizeof(*p));
 	p->b2 = NO_BUF;
@@ -890,7 +889,7 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 	if (d.conn == IO_UNIFIED_NET_NO_CONN)
 		die("a FILL entry was refused (%s): a bug", strerror(-d.error));
 	if (d.addr != IO_UNIFIED_NET_NO_ADDR) {
-		if (d.addr >= (uint64_t)g->nbufs * g->bufsz)
+		if (d.addr >= (uint64_t)g->nbufs * g->bufsz || d.len > g->bufsz - d.addr % g->bufsz)
 			die("RX entry outside the buffer area: a bug");
 		b = (int32_t)(d.addr / g->bufsz);
 	}
@@ -899,7 +898,6 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 
 		c = conn_new(g, d.conn, (uint8_t)l);
 		peer_str(c->peer, sizeof(c->peer), &d);
-		g->accepted++;
 		if (!opt_quiet && g->nconns <= 16)
 			logf_("connection %s: accepted (%s)", c->peer, l == P_RELP ? "RELP" : "TCP syslog");
 		return;
@@ -922,7 +920,6 @@ static void on_rx(struct ingest *g, const struct io_unified_net_desc *dd)
 				}
 				ib->seen = (uint32_t)(d.addr - buf_off(g, b)) + d.len;
 				c->stream = c->cur_base + ib->seen;
-				g->udp_msgs++;
 				add_record(g, c, c->stream - d.len, d.len, NULL);
 			}
 		} else if (d.len) {
@@ -1582,7 +1579,7 @@ struct reader {
 	uint64_t win_blk;	/* journal block of the window, UINT64_MAX if none */
 	uint32_t win_blocks;
 	uint8_t *out;		/* message assembly (dump: a copy is fine here) */
-	uint64_t damaged, checked, printed;
+	uint64_t damaged;
 	bool print;
 	int err;
 };
@@ -1645,7 +1642,6 @@ static void each_record(void *arg, const struct uj_record *rec)
 		r->err = ret;
 		return;
 	}
-	r->checked++;
 	if (unified_crc32c(0, r->out, rec->len) != rec->crc) {
 		r->damaged++;
 		printf("damage: record %" PRIu64 " (%u bytes at %#" PRIx64 "): CRC32C mismatch\n",
@@ -1657,7 +1653,6 @@ static void each_record(void *arg, const struct uj_record *rec)
 	fwrite(r->out, 1, rec->len, stdout);
 	if (!rec->len || r->out[rec->len - 1] != '\n')
 		putchar('\n');
-	r->printed++;
 }
 
 static int cmd_read(bool verify)

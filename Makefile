@@ -75,14 +75,21 @@ TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB    := $(BUILD)/tests/lib/libtest.a
 FUZZ_SRCS  := $(wildcard tests/fuzz/*.c)
 FUZZERS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(FUZZ_SRCS))
+# Programs for the patched kernel's guest (tests/kernel/run.sh): not part of
+# `all`, since they may need the series' UAPI headers; `make kernel-tests
+# KERNEL_HEADERS=DIR` (kernel/build.sh's OUT/usr/include, searched first).
+KTEST_SRCS := $(wildcard tests/kernel/*.c)
+KTESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(KTEST_SRCS))
+KERNEL_HEADERS ?=
 
-.PHONY: all lib tools examples tests fuzzers check install uninstall clean
+.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean
 all: lib tools examples tests
 lib: $(STATIC) $(SHARED) $(BUILD)/libunified.pc
 tools: $(TOOLS)
 examples: $(EXAMPLES)
 tests: $(TESTS)
 fuzzers: $(FUZZERS)
+kernel-tests: $(KTESTS)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
@@ -141,6 +148,12 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests -Itests/lib -Itools/lib $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TESTLIB) \
 		$(TOOLLIB) $(STATIC) $(LDFLAGS) $(LDLIBS) -lm
+# The kernel's tests link the test library (harness) and the library as
+# archives, so only the members they use end up in them, and liburing.
+$(BUILD)/tests/kernel/%: tests/kernel/%.c $(TESTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(if $(KERNEL_HEADERS),-isystem $(KERNEL_HEADERS)) -Itests -Itests/lib $(CFLAGS) \
+		-o $@ $< $(TESTLIB) $(STATIC) $(LDFLAGS) $(EXE_LDFLAGS) -luring -lpthread -lm
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests -Itests/lib -Itools/lib $(CFLAGS) -o $@ $< $(TESTLIB) $(TOOLLIB) \
@@ -173,4 +186,4 @@ uninstall:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-guest
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '$(BUILD)/kernel' -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -6,8 +6,9 @@
  *
  * This header is shared byte for byte by the user-space library (libunified)
  * and the kernel patch (IORING_REGISTER_UNIFIED_IFQ).  Everything in it is
- * fixed-width, explicitly padded and checked with _Static_assert below, so
- * that a 64-bit user space and kernel agree without any translation.
+ * fixed-width and explicitly padded (the layouts are checked at compile time
+ * by both sides: lib/abi_asserts.h and the kernel's BUILD_BUG_ONs), so that
+ * a 64-bit user space and kernel agree without any translation.
  *
  * Region layout (every part page aligned, offsets reported in reg.offsets):
  *
@@ -51,12 +52,29 @@ extern "C" {
 #endif
 
 /* io_uring_register(2) opcode of the kernel engine (patched kernels only).
- * Stock kernels answer -EINVAL, and libunified then runs its own engine. */
+ * Stock kernels answer -EINVAL, and libunified then runs its own engine.
+ */
 #define IORING_REGISTER_UNIFIED_IFQ	64
 #define IORING_UNREGISTER_UNIFIED_IFQ	65
 
+/*
+ * io_uring_enter(2) flag of the kernel engine: consume the unified SQ now
+ * (a ring without SQPOLL), or wake the SQPOLL thread that consumes it.
+ * Bit 31, far from the flags mainline adds from bit 0 upwards.
+ */
+#define IORING_ENTER_UNIFIED		(1U << 31)
+
+/*
+ * user_data of the io_uring CQE the kernel engine posts after publishing
+ * unified completions while the unified CQ has IO_UNIFIED_RING_NEED_WAKEUP
+ * set: an application sleeping in io_uring_enter(2) or on the ring's
+ * eventfd wakes up.  It carries no other information (res is 0).
+ */
+#define IO_UNIFIED_WAKE_USER_DATA	0xfffffffffffffffeULL
+
 /* 2: the optional network rings (reg.net_ptr).  Version 1 programs, which
- * leave that field zero, are served exactly as before. */
+ * leave that field zero, are served exactly as before.
+ */
 #define IO_UNIFIED_ABI_VERSION		2
 
 /* Size of each ring header page in the region. */
@@ -87,9 +105,12 @@ struct io_unified_ring {
 
 /*
  * SQ ring flags.  NEED_WAKEUP: the engine sleeps and must be kicked
- * (unified_kick() / IORING_ENTER of the kernel engine) to see new entries.
- * CQ ring flags.  NEED_WAKEUP: the application sleeps on the CQ producer
- * word and must be woken after new completions are published.
+ * (unified_kick(); for the kernel engine with SQPOLL, io_uring_enter(2)
+ * with IORING_ENTER_UNIFIED) to see new entries.
+ * CQ ring flags.  NEED_WAKEUP: the application is about to sleep and must
+ * be woken after new completions are published (user engine: a futex wake
+ * on the CQ producer word; kernel engine: an io_uring CQE with
+ * IO_UNIFIED_WAKE_USER_DATA).
  */
 #define IO_UNIFIED_RING_NEED_WAKEUP	(1u << 0)
 
@@ -171,7 +192,7 @@ struct io_unified_cqe {
 	__u64	__resv[3];	/* 40 */
 };
 
-#define IO_UNIFIED_CQE_F_HOST		(1u << 0)	/* status made by the host, not a controller */
+#define IO_UNIFIED_CQE_F_HOST		(1u << 0)	/* status made by the host */
 #define IO_UNIFIED_CQE_F_ERRNO		(1u << 1)	/* res holds a kernel/host errno */
 
 /* NVMe status helpers (values as in the NVMe base specification). */
@@ -223,7 +244,8 @@ struct io_unified_offsets {
 	__u64	cq_entries;
 	__u64	buffers;
 	__u64	net;		/* ABI 2: the network part (its FILL ring header),
-				 * 0 when reg.net_ptr was 0 */
+				 * 0 when reg.net_ptr was 0
+				 */
 	__u64	__resv[2];
 };
 
@@ -239,7 +261,8 @@ struct io_unified_reg {
 	__u32	__resv0;		/* must be zero */
 	struct io_unified_offsets offsets;	/* out */
 	__u64	net_ptr;		/* ABI 2: pointer to a struct io_unified_net_reg
-					 * to add the network rings; 0 = none */
+					 * to add the network rings; 0 = none
+					 */
 	__u64	__resv[3];		/* must be zero */
 };
 
@@ -318,7 +341,8 @@ struct io_unified_net_desc {
 /* Completion of a TX descriptor, 16 bytes: the buffer is the application's
  * again.  @error is 0 with @len the bytes sent, or -errno (a refused
  * descriptor: -EINVAL, -EBADF for an unknown connection, -EBUSY for a
- * buffer the application does not own; a failed send: its errno). */
+ * buffer the application does not own; a failed send: its errno).
+ */
 struct io_unified_net_comp {
 	__u64	addr;
 	__u32	len;
@@ -341,11 +365,11 @@ struct io_unified_net_comp {
 #define IO_UNIFIED_NET_NO_ADDR		(~0ull)
 
 #define IO_UNIFIED_NET_RX_MORE		(1u << 0)	/* the receive side keeps the buffer */
-#define IO_UNIFIED_NET_RX_NEW_CONN	(1u << 1)	/* @conn was accepted on listener @user_data's socket */
+#define IO_UNIFIED_NET_RX_NEW_CONN	(1u << 1)	/* accepted on listener @user_data */
 #define IO_UNIFIED_NET_RX_EOF		(1u << 2)	/* the peer closed: last entry of @conn */
-#define IO_UNIFIED_NET_RX_ERROR		(1u << 3)	/* @error: last entry of @conn, or a refused FILL entry */
-#define IO_UNIFIED_NET_RX_TRUNC		(1u << 4)	/* UDP: the datagram was longer than the buffer */
-#define IO_UNIFIED_NET_RX_CLOSED	(1u << 5)	/* closed by unified_net_close(): last entry */
+#define IO_UNIFIED_NET_RX_ERROR		(1u << 3)	/* @error: last of @conn, or bad FILL */
+#define IO_UNIFIED_NET_RX_TRUNC		(1u << 4)	/* UDP: datagram longer than the buffer */
+#define IO_UNIFIED_NET_RX_CLOSED	(1u << 5)	/* by unified_net_close(): last entry */
 
 #define IO_UNIFIED_NET_TX_MASK		0u		/* no TX flags yet */
 
@@ -360,39 +384,6 @@ struct io_unified_net_comp {
 #define IO_UNIFIED_NVME_ADMIN_IDENTIFY	0x06
 #define IO_UNIFIED_NVME_ADMIN_SET_FEATURES 0x09
 #define IO_UNIFIED_NVME_ADMIN_GET_FEATURES 0x0a
-
-/* C and C++ spell the compile-time assertion differently (the kernel is C). */
-#ifdef __cplusplus
-#define IO_UNIFIED_ASSERT(c, m) static_assert(c, m)
-#else
-#define IO_UNIFIED_ASSERT(c, m) _Static_assert(c, m)
-#endif
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_ring) == 192, "ring header size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_ring, consumer) == 64, "consumer line");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_ring, flags) == 128, "flags line");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_nvme_cmd) == 72, "nvme cmd = nvme_uring_cmd");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_nvme_cmd, addr) == 24, "addr");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_nvme_cmd, cdw10) == 40, "cdw10");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_sqe) == 128, "sqe size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, user_data) == 72, "sqe user_data");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, buf_offset) == 80, "sqe buf_offset");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_sqe, __resv) == 96, "sqe resv");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_cqe) == 64, "cqe size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_cqe, status) == 28, "cqe status");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_cqe, res) == 32, "cqe res");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_region_desc) == 64, "region desc size");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_offsets) == 64, "offsets size");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_reg) == 136, "reg size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_reg, offsets) == 40, "reg offsets");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_reg, net_ptr) == 104, "reg net_ptr");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_offsets, net) == 40, "offsets net");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_reg) == 112, "net reg size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_reg, fill_ring) == 48, "net reg out");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_desc) == 64, "net desc size");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_desc, flags) == 24, "net desc flags");
-IO_UNIFIED_ASSERT(__builtin_offsetof(struct io_unified_net_desc, peer_addr) == 40, "net desc peer");
-IO_UNIFIED_ASSERT(sizeof(struct io_unified_net_comp) == 16, "net comp size");
-#undef IO_UNIFIED_ASSERT
 
 #ifdef __cplusplus
 }

@@ -115,7 +115,6 @@ int unified_engine_pass_chunked(struct unified_engine *e)
 }
 
 /* The engine error not yet reported, as unified_kick()/unified_enter()'s answer. */
-static int pass_err(int ret);
 
 static int take_pending_err(struct unified_engine *e)
 {
@@ -127,11 +126,11 @@ static int take_pending_err(struct unified_engine *e)
 	if (!err)
 		return 0;
 	if (err == -EBADMSG)
-		return pass_err(err);
+		return unified_pass_err(err);
 	return unified_set_err(-err, "the engine's io_uring submission failed: %s", strerror(-err));
 }
 
-static int pass_err(int ret)
+int unified_pass_err(int ret)
 {
 	if (ret == -EBADMSG)
 		return unified_set_err(EBADMSG, "the SQ producer index is corrupt (moved back or by more "
@@ -150,6 +149,10 @@ UNIFIED_EXPORT int unified_kick(struct unified_ctx *ctx)
 	if (ret)
 		return ret;
 	e = &ctx->eng;
+	if (e->kern) {
+		ret = unified_kern_kick(e);
+		return ret < 0 ? ret : 0;
+	}
 	if (e->thread_running) {
 		STAT_ADD(e->app_kicks, 1);	/* not stats: the engine thread writes there */
 		unified_thread_wake(e);
@@ -158,7 +161,7 @@ UNIFIED_EXPORT int unified_kick(struct unified_ctx *ctx)
 	STAT_ADD(e->stats.kicks, 1);
 	ret = unified_engine_pass(e, 0, NULL);
 	if (ret < 0)
-		return pass_err(ret);
+		return unified_pass_err(ret);
 	return take_pending_err(e);
 }
 
@@ -196,7 +199,7 @@ static int enter_kick_mode(struct unified_engine *e, uint32_t min_complete, uint
 		n = unified_engine_pass(e, left ? min_complete : 0,
 					deadline == UINT64_MAX ? NULL : &ts);
 		if (n < 0)
-			return pass_err(n);
+			return unified_pass_err(n);
 		ret = take_pending_err(e);
 		if (ret)
 			return ret;
@@ -272,7 +275,7 @@ static int enter_thread_mode(struct unified_engine *e, uint32_t min_complete, ui
 			return unified_set_err(ETIME, "timed out with %u of %u completions", ready,
 					       min_complete);
 		if (ret)
-			return pass_err(ret);
+			return unified_pass_err(ret);
 	}
 }
 
@@ -289,6 +292,8 @@ UNIFIED_EXPORT int unified_enter(struct unified_ctx *ctx, uint32_t min_complete,
 	deadline = timeout_ms < 0 ? UINT64_MAX : unified_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	if (min_complete > e->app_cq_size)
 		min_complete = e->app_cq_size;
+	if (e->kern)
+		return unified_kern_enter(e, min_complete, deadline);
 	if (!e->thread_running)
 		return enter_kick_mode(e, min_complete, deadline);
 	ret = unified_kick(ctx);
@@ -313,6 +318,14 @@ int unified_engine_drain(struct unified_engine *e)
 	__atomic_store_n(&e->draining, 1, __ATOMIC_RELEASE);
 	if (!e->ring_ready || !e->rings_live)
 		return 0;
+	if (e->kern) {
+		/* The kernel aborts what it has not taken and finishes what
+		 * it has; the rest of the drain is the user engine's. */
+		int r = unified_kern_takeover(e);
+
+		if (r < 0)
+			return r;
+	}
 	for (;;) {
 		int n = unified_engine_pass(e, 0, NULL);
 

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <liburing.h>
 #include "libunified.h"
+#include "abi_asserts.h"
 #include "uapi_compat.h"
 #include "net.h"
 
@@ -174,6 +175,8 @@ struct unified_engine {
 	struct io_uring ring;
 	bool ring_ready;
 	bool rings_live;	/* the region's rings were initialised: drain them */
+	bool kern;		/* the kernel engine serves the rings (kernel_engine.c) */
+	uint32_t kern_sqes, kern_cqes;	/* what it took and completed, once it let go */
 	struct unified_target tgt;
 	struct unified_engine_ring sq;
 	struct unified_engine_ring cq;
@@ -297,6 +300,15 @@ bool unified_cq_publish(struct unified_engine *e);
 
 /* uring.c */
 int unified_uring_setup(struct unified_ctx *ctx);
+
+/* kernel_engine.c: the client of IORING_REGISTER_UNIFIED_IFQ. */
+int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net,
+			  char *why, size_t whylen);
+int unified_kern_kick(struct unified_engine *e);
+int unified_kern_enter(struct unified_engine *e, uint32_t min_complete, uint64_t deadline);
+int unified_kern_takeover(struct unified_engine *e);
+/* enter.c: -EBADMSG and -EINTR from an engine pass, explained. */
+int unified_pass_err(int ret);
 struct io_uring_sqe *unified_uring_sqe(struct unified_engine *e);
 int unified_uring_submit(struct unified_engine *e, uint32_t wait_nr,
 			 struct __kernel_timespec *ts);

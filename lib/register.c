@@ -222,6 +222,7 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	struct io_unified_region_desc *desc, saved_desc;
 	struct io_unified_reg saved_reg;
 	struct unified_ctx *ctx;
+	char why[160] = "";
 	const struct unified_engine *e;
 	int ret;
 
@@ -272,8 +273,12 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	if (!ret) {
 		unified_region_init_rings(ctx);
 		ctx->eng.rings_live = true;
-		unified_thread_go(&ctx->eng);
+		ret = unified_kern_register(ctx, opts, reg->net_ptr != 0, why, sizeof(why));
+		if (ret > 0)
+			ret = 0;	/* the user engine serves them */
 	}
+	if (!ret)
+		unified_thread_go(&ctx->eng);
 	if (ret) {
 		/* Leave no half state: undo everything, restore the caller's structs. */
 		char keep[sizeof(errbuf)];
@@ -297,9 +302,7 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	ctx->info.max_xfer = e->tgt.max_xfer;
 	ctx->info.iopoll = e->tgt.iopoll;
 	snprintf(ctx->info.path, sizeof(ctx->info.path), "%s", e->tgt.path);
-	/* This library serves the rings itself on every kernel for now: a
-	 * client of the kernel engine comes with the kernel patch. */
-	snprintf(ctx->info.engine, sizeof(ctx->info.engine), "user");
+	snprintf(ctx->info.engine, sizeof(ctx->info.engine), "%s", e->kern ? "kernel" : "user");
 	*ctxp = ctx;
 	return 0;
 }
@@ -438,5 +441,14 @@ UNIFIED_EXPORT int unified_get_stats(const struct unified_ctx *ctx, struct unifi
 		    __atomic_load_n(&ctx->eng.app_kicks, __ATOMIC_RELAXED);
 	st->sleeps = __atomic_load_n(&s->sleeps, __ATOMIC_RELAXED);
 	st->ring_errors = __atomic_load_n(&s->ring_errors, __ATOMIC_RELAXED);
+	/* What the kernel engine took and completed (it keeps no counters:
+	 * its ring indices are the counts; errors are not counted there). */
+	if (ctx->eng.kern) {
+		st->sqes += unified_load_acquire(ctx->eng.sq.consumer);
+		st->cqes += unified_load_acquire(ctx->eng.cq.producer);
+	} else {
+		st->sqes += ctx->eng.kern_sqes;
+		st->cqes += ctx->eng.kern_cqes;
+	}
 	return 0;
 }

@@ -5,6 +5,45 @@
 
 /* ------------------------------------------------------- open and close */
 
+/*
+ * UNIFIED_TEST_ENGINE=kernel (the kernel tier, on a kernel with
+ * IORING_REGISTER_UNIFIED_IFQ): let the library choose the kernel engine,
+ * and require it wherever it serves (root, an NVMe generic node, kick
+ * mode, no network rings, no destructive admin option).  Otherwise the
+ * tests pin the user engine.
+ */
+static bool kernel_engine_wanted(void)
+{
+	const char *v = getenv("UNIFIED_TEST_ENGINE");
+
+	return v && !strcmp(v, "kernel");
+}
+
+/* CAP_SYS_ADMIN (bit 21) in the effective set, as the kernel engine needs. */
+static bool have_sys_admin(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return caps & (1ull << 21);
+}
+
+static bool kernel_engine_serves(const struct th_opts *o, const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return have_sys_admin() && !strncmp(base, "ng", 2) && o->mode == UNIFIED_MODE_KICK &&
+	       !o->net && !(o->flags & (UNIFIED_OPT_ADMIN_DESTRUCTIVE | UNIFIED_OPT_USER_ENGINE |
+					UNIFIED_OPT_IOPOLL));
+}
+
 void th_unified_opts(const struct th_opts *o, struct unified_opts *uo)
 {
 	const struct th_target *t = o->target;
@@ -14,7 +53,8 @@ void th_unified_opts(const struct th_opts *o, struct unified_opts *uo)
 	uo->mode = o->mode;
 	uo->lba_size = o->lba_size ? o->lba_size : t && t->kind == TH_FILE ? t->lba_size : 0;
 	uo->idle_spin_us = o->idle_spin_us;
-	uo->flags = o->flags | UNIFIED_OPT_USER_ENGINE | (create ? UNIFIED_OPT_CREATE : 0);
+	uo->flags = o->flags | (kernel_engine_wanted() ? 0 : UNIFIED_OPT_USER_ENGINE) |
+		    (create ? UNIFIED_OPT_CREATE : 0);
 	uo->file_size = o->file_size ? o->file_size : t ? (t->kind == TH_FILE ? TH_DEV_BYTES : 0)
 						      : 16ull << 20;
 }
@@ -80,6 +120,14 @@ int th_open(struct th_ctx *c, const struct th_opts *o)
 		return ret;
 	}
 	fill_views(c);
+	if (kernel_engine_wanted() && kernel_engine_serves(o, path) &&
+	    strcmp(c->info.engine, "kernel")) {
+		printf("  unified_register(%s): engine \"%s\", the kernel engine was expected\n",
+		       path, c->info.engine);
+		unified_unregister(c->ctx);
+		c->ctx = NULL;
+		return -EPROTO;
+	}
 	return 0;
 }
 

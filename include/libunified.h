@@ -422,7 +422,7 @@ struct unified_target_info {
 	uint32_t max_xfer;	/* largest data transfer in bytes (MDTS) */
 	uint32_t iopoll;	/* 1 if I/O completions are polled */
 	char path[256];		/* the target path that was opened */
-	char engine[16];	/* "user" or "kernel" */
+	char engine[16];	/* "user" or "kernel" (unified_register(): which serves it) */
 };
 
 /* Counters of one context. */
@@ -447,6 +447,14 @@ struct unified_stats {
  *        named by unified_default_path().
  * @opts: library options or NULL.
  * @ctxp: receives the context.
+ *
+ * Engine: on a kernel with IORING_REGISTER_UNIFIED_IFQ the kernel serves
+ * the rings (unified_kick() is one io_uring_enter(IORING_ENTER_UNIFIED))
+ * unless UNIFIED_OPT_USER_ENGINE is set, for an NVMe generic node in kick
+ * mode without IOPOLL, network rings, ADMIN_DESTRUCTIVE or ctrl_path and a
+ * data area under 4 GiB, if the kernel accepts (CAP_SYS_ADMIN); otherwise
+ * the library's engine does.  unified_target_info() says which
+ * (unified_register(3), docs/unified-nvme-interface.rst).
  *
  * Nothing is left behind on failure: a target file the call created (or
  * grew) is removed (or shrunk back), caller memory is not written, and

@@ -30,9 +30,11 @@ static int sys_enter(int fd, unsigned int to_submit, unsigned int min, unsigned 
 	return r < 0 ? -errno : (int)r;
 }
 
-/* Why the kernel engine does not serve this registration, or NULL. */
+/* Why the kernel engine does not serve this registration, or NULL.
+ * @required: the caller takes the kernel engine's own rules (IOPOLL with
+ * admin commands failing) rather than the user engine. */
 static const char *not_served(const struct unified_ctx *ctx, const struct unified_opts *o,
-			      bool has_net)
+			      bool has_net, bool required)
 {
 	if (o->flags & UNIFIED_OPT_USER_ENGINE)
 		return "UNIFIED_OPT_USER_ENGINE";
@@ -40,7 +42,7 @@ static const char *not_served(const struct unified_ctx *ctx, const struct unifie
 		return "the target is not an NVMe generic char device";
 	if (o->mode != UNIFIED_MODE_KICK)
 		return "thread mode runs the library's engine thread";
-	if (ctx->eng.tgt.iopoll)
+	if (ctx->eng.tgt.iopoll && !required)
 		return "an IOPOLL ring (the NVMe driver cannot poll admin commands, which the kernel "
 		       "engine would then fail)";
 	if (has_net)
@@ -59,7 +61,9 @@ static const char *not_served(const struct unified_ctx *ctx, const struct unifie
  * io_uring with the region as user memory.  Returns 0 when the kernel
  * engine runs, 1 when the user engine stays (not served, or the kernel
  * refused: then *why says why), or -errno when the caller demanded the
- * kernel engine (UNIFIED_REQUIRE_KERNEL_ENGINE=1 in the environment).
+ * kernel engine (UNIFIED_REQUIRE_KERNEL_ENGINE=1 in the environment, which
+ * also puts IOPOLL rings on the kernel engine, where admin commands then
+ * complete with Internal Error and res -EOPNOTSUPP).
  */
 int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net,
 			  char *why, size_t whylen)
@@ -72,7 +76,8 @@ int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o,
 	const char *no;
 	long r;
 
-	no = ctx->kernel_engine ? not_served(ctx, o, has_net) : "the kernel has no unified engine";
+	no = ctx->kernel_engine ? not_served(ctx, o, has_net, required) :
+				  "the kernel has no unified engine";
 	if (no) {
 		snprintf(why, whylen, "%s", no);
 		if (required)

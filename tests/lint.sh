@@ -66,4 +66,24 @@ if command -v groff >/dev/null; then
 else
 	echo "SKIP: lint: man page rendering: groff not installed"
 fi
+# The ABI header and the kernel series' uapi header are one file: the new
+# include/uapi/linux/io_unified.h of kernel/patches/0001 must be byte for
+# byte include/io_unified.h (the same ABI on both sides of the syscall).
+uapi_from_patch() {	# the added file's lines, without the leading "+"
+	awk '/^diff --git / { on = ($0 ~ / b\/include\/uapi\/linux\/io_unified\.h$/); next }
+	     on && /^@@/ { body = 1; next }
+	     on && body && /^\+/ { print substr($0, 2) }' "$1"
+}
+p=$(ls kernel/patches/0001-*.patch 2>/dev/null | head -1 || true)
+if [[ -z "$p" ]]; then
+	echo "FAIL: lint: kernel/patches/0001-*.patch (the uapi header patch) is missing"
+	fail=1
+elif cmp -s <(uapi_from_patch "$p") include/io_unified.h; then
+	echo "PASS: lint: include/io_unified.h is byte for byte the series' include/uapi/linux/io_unified.h"
+else
+	echo "FAIL: lint: include/io_unified.h differs from the io_unified.h that $p adds:"
+	diff <(uapi_from_patch "$p") include/io_unified.h | head -10
+	fail=1
+fi
+
 exit $fail

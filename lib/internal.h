@@ -176,6 +176,7 @@ struct unified_engine {
 	bool ring_ready;
 	bool rings_live;	/* the region's rings were initialised: drain them */
 	bool kern;		/* the kernel engine serves the rings (kernel_engine.c) */
+	bool kern_unreg;	/* ... and was unregistered: its commands still finish */
 	uint32_t kern_sqes, kern_cqes;	/* what it took and completed, once it let go */
 	struct unified_target tgt;
 	struct unified_engine_ring sq;

@@ -151,6 +151,8 @@ int unified_kern_kick(struct unified_engine *e)
 {
 	int ret;
 
+	if (e->kern_unreg)
+		return 0;	/* nothing takes entries any more: only wait */
 	STAT_ADD(e->stats.kicks, 1);
 	ret = sys_enter(e->ring.ring_fd, 0, 0, IORING_ENTER_UNIFIED, NULL, 0);
 	if (ret < 0)
@@ -246,17 +248,23 @@ int unified_kern_enter(struct unified_engine *e, uint32_t min_complete, uint64_t
 int unified_kern_takeover(struct unified_engine *e)
 {
 	uint64_t start = unified_now_ns(), limit = (uint64_t)e->drain_timeout_ms * 1000000ull;
-	uint32_t before, aborted;
+	uint32_t before, aborted = 0;
 	long r;
 
 	if (!e->kern)
 		return 0;
-	before = unified_load_acquire(e->sq.consumer);
-	r = syscall(__NR_io_uring_register, e->ring.ring_fd, IORING_UNREGISTER_UNIFIED_IFQ, NULL, 0);
-	if (r < 0)
-		return unified_set_err(errno, "IORING_UNREGISTER_UNIFIED_IFQ failed: %s",
-				       strerror(errno));
-	aborted = unified_load_acquire(e->sq.consumer) - before;
+	if (!e->kern_unreg) {	/* a drain that timed out unregistered already */
+		before = unified_load_acquire(e->sq.consumer);
+		r = syscall(__NR_io_uring_register, e->ring.ring_fd, IORING_UNREGISTER_UNIFIED_IFQ,
+			    NULL, 0);
+		if (r < 0)
+			return unified_set_err(errno, "IORING_UNREGISTER_UNIFIED_IFQ failed: %s",
+					       strerror(errno));
+		e->kern_unreg = true;
+		aborted = unified_load_acquire(e->sq.consumer) - before;
+		STAT_ADD(e->stats.aborted, aborted);
+		STAT_ADD(e->stats.errors, aborted);
+	}
 	while (kern_inflight(e)) {
 		int ret;
 
@@ -275,7 +283,9 @@ int unified_kern_takeover(struct unified_engine *e)
 	e->kern_sqes = e->sq.cached_cons;
 	e->kern_cqes = e->cq.cached_prod;
 	e->kern = false;
-	STAT_ADD(e->stats.aborted, aborted);
-	STAT_ADD(e->stats.errors, aborted);
+	/* Nothing in flight: this lets the kernel drop the registration
+	 * (unpin the region, close the device) now rather than at ring exit;
+	 * it answers -ENXIO. */
+	sys_enter(e->ring.ring_fd, 0, 0, IORING_ENTER_UNIFIED, NULL, 0);
 	return (int)aborted;
 }

@@ -69,7 +69,8 @@ TOOLLIB_SRCS := $(wildcard tools/lib/*.c)
 TOOLLIB    := $(BUILD)/tools/lib/libtools.a
 EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
-TEST_SRCS  := $(wildcard tests/unit/*.c tests/target/*.c tests/stress/*.c tests/nvme/*.c tests/net/*.c)
+TEST_SRCS  := $(wildcard tests/unit/*.c tests/target/*.c tests/stress/*.c tests/nvme/*.c tests/net/*.c \
+			 tests/bench/*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB    := $(BUILD)/tests/lib/libtest.a

@@ -173,12 +173,15 @@ static void kern_reap(struct unified_engine *e)
  * Sleep until the kernel publishes a completion or the deadline passes:
  * NEED_WAKEUP on the unified CQ, then a check (the kernel may have
  * published in between), then io_uring_enter(2) waits for the wake-up CQE.
+ * @kick: the SQ holds entries: the same call hands them to the kernel
+ * (IORING_ENTER_UNIFIED with IORING_ENTER_GETEVENTS), so submitting and
+ * waiting cost one system call, as with io_uring_submit_and_wait().
  */
-static int kern_sleep(struct unified_engine *e, uint32_t have, uint64_t deadline)
+static int kern_sleep(struct unified_engine *e, uint32_t have, uint64_t deadline, bool kick)
 {
 	struct io_uring_getevents_arg arg;
 	struct __kernel_timespec ts;
-	unsigned int flags = IORING_ENTER_GETEVENTS;
+	unsigned int flags = IORING_ENTER_GETEVENTS | (kick ? IORING_ENTER_UNIFIED : 0);
 	int ret;
 
 	__atomic_store_n(e->cq.flags, IO_UNIFIED_RING_NEED_WAKEUP, __ATOMIC_RELAXED);
@@ -187,8 +190,10 @@ static int kern_sleep(struct unified_engine *e, uint32_t have, uint64_t deadline
 	unified_smp_mb();
 	if (kern_cq_ready(e) != have) {
 		__atomic_store_n(e->cq.flags, 0, __ATOMIC_RELAXED);
-		return 0;
+		return kick ? unified_kern_kick(e) : 0;
 	}
+	if (kick)
+		STAT_ADD(e->stats.kicks, 1);
 	memset(&arg, 0, sizeof(arg));
 	if (deadline != UINT64_MAX) {
 		uint64_t now = unified_now_ns(), left = deadline > now ? deadline - now : 0;
@@ -207,28 +212,40 @@ static int kern_sleep(struct unified_engine *e, uint32_t have, uint64_t deadline
 	return ret < 0 ? ret : 0;
 }
 
+/* Entries the application published that the kernel has not taken. */
+static bool kern_sq_pending(struct unified_engine *e)
+{
+	return !e->kern_unreg &&
+	       unified_load_acquire(e->sq.producer) != unified_load_acquire(e->sq.consumer);
+}
+
 /* unified_enter() with the kernel engine: kick, then wait for @min_complete
  * CQEs in the unified CQ (or the deadline). */
 int unified_kern_enter(struct unified_engine *e, uint32_t min_complete, uint64_t deadline)
 {
 	for (;;) {
-		uint32_t ready;
-		int ret = unified_kern_kick(e);
+		uint32_t ready = kern_cq_ready(e);
+		bool pending = kern_sq_pending(e);
+		int ret;
 
-		if (ret < 0)
-			return ret;
-		ready = kern_cq_ready(e);
-		if (ready >= min_complete)
-			return (int)ready;
-		/* Nothing in flight: waiting would never end (an SQ entry the
-		 * kernel did not take waits for CQ room the application must
-		 * make).  Report what is there. */
-		if (!kern_inflight(e))
-			return (int)ready;
-		if (deadline != UINT64_MAX && unified_now_ns() >= deadline)
+		/* Enough already, or nothing in flight and nothing to hand
+		 * over (waiting would never end: an entry the kernel did not
+		 * take waits for CQ room the application must make): hand
+		 * over what is queued, if anything, and report. */
+		if (ready >= min_complete || (!pending && !kern_inflight(e)) ||
+		    (deadline != UINT64_MAX && unified_now_ns() >= deadline)) {
+			if (pending) {
+				ret = unified_kern_kick(e);
+				if (ret < 0)
+					return ret;
+				ready = kern_cq_ready(e);
+			}
+			if (ready >= min_complete || !kern_inflight(e) || deadline == UINT64_MAX)
+				return (int)ready;
 			return unified_set_err(ETIME, "timed out with %u of %u completions", ready,
 					       min_complete);
-		ret = kern_sleep(e, ready, deadline);
+		}
+		ret = kern_sleep(e, ready, deadline, pending);
 		if (ret < 0)
 			return kern_err(ret);
 	}
@@ -272,7 +289,7 @@ int unified_kern_takeover(struct unified_engine *e)
 			return unified_set_err(ETIMEDOUT, "%u commands still in flight after %u ms "
 					       "(the device does not complete them); they stay "
 					       "in flight", kern_inflight(e), e->drain_timeout_ms);
-		ret = kern_sleep(e, kern_cq_ready(e), start + limit);
+		ret = kern_sleep(e, kern_cq_ready(e), start + limit, false);
 		if (ret < 0)
 			return kern_err(ret);
 	}

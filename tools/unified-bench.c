@@ -2,15 +2,16 @@
 /*
  * unified-bench: a t/io_uring-style I/O benchmark of libunified, with an
  * optional run of the identical workload on baseline engines (plain
- * liburing, liburing with SQPOLL) in the same invocation, so they can be
- * compared as a ratio.
+ * liburing, liburing with SQPOLL, libunified's user engine) in the same
+ * invocation, so they can be compared as a ratio.
  *
  *   unified-bench [--target PATH] [--rw randread|randwrite|read|write]
  *                 [--bs BYTES] [--qd N] [--batch N] [--runtime SEC]
  *                 [--size BYTES] [--mode kick|thread] [--spin-us N] [--enter-spin-us N]
- *                 [--iopoll] [--prefill] [--baseline] [--sqpoll-baseline]
- *                 [--baselines LIST] [--baseline-only] [--sqpoll-idle-ms N]
- *                 [--sqpoll-cpu N] [--interleave N] [--seed N] [--json]
+ *                 [--engine auto|kernel|user] [--iopoll] [--prefill] [--baseline]
+ *                 [--sqpoll-baseline] [--baselines LIST] [--baseline-only]
+ *                 [--sqpoll-idle-ms N] [--sqpoll-cpu N] [--interleave N] [--seed N]
+ *                 [--count-syscalls[=perf|ptrace]] [--json]
  *
  * One workload loop serves every engine of the table below (an engine is a
  * struct bench_engine_ops, tools/lib/bench_engine.h): QD commands kept in
@@ -34,6 +35,14 @@
  * each slice the other engines' threads are left to go to sleep, so that
  * an idle poller does not take a CPU from the engine being measured.
  *
+ * --count-syscalls counts each engine's system calls (tools/lib/syscount.h:
+ * perf tracepoint counters, or ptrace where the kernel has no syscall
+ * tracepoints): each slice is a counting window from before its first
+ * submission to after its drain, so every system call of the window
+ * belongs to a command that was submitted and completed in it.  Counting
+ * slows the run down (ptrace a lot, and it then changes how many
+ * completions each wait finds): take IOPS from a run without it.
+ *
  * Exit status: 0 on success; 1 if setup failed or any command completed
  * with an error; 2 for bad usage.
  */
@@ -49,6 +58,7 @@
 #include "bench.h"
 #include "bench_engine.h"
 #include "hist.h"
+#include "syscount.h"
 #include "target_probe.h"
 
 #define DEFAULT_SEED		0x756e6966696564ull	/* "unified" */
@@ -62,8 +72,12 @@ static const struct bench_engine_ops *const engine_table[] = {
 	&engine_unified,
 	&engine_liburing,
 	&engine_liburing_sqpoll,
+	&engine_unified_user,
 };
 #define NR_ENGINES	(sizeof(engine_table) / sizeof(engine_table[0]))
+
+/* --count-syscalls: the counters (perf or ptrace), window k = eng[k]. */
+static struct syscount *syscalls;
 
 /* --------------------------------------------------------------- workload */
 
@@ -122,6 +136,7 @@ struct bench_engine {
 	int npair;
 	double ratio;		/* baselines: ours / this over the whole run */
 	bool unsettled;		/* its thread once kept polling into another's slice */
+	unsigned int idx;	/* its place in this invocation: its syscount window */
 };
 
 static int engine_alloc(struct bench_engine *e, const struct bench_engine_ops *ops,
@@ -193,13 +208,15 @@ static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint6
 {
 	const struct bench_engine_ops *ops = e->ops;
 	struct bench_run *r = &e->run;
-	uint64_t t0, deadline, now, ios0 = r->h->n;
+	uint64_t t0, deadline, now, ios0 = r->h->n, completed = 0;
 	uint32_t inflight = 0, i, got, wait_nr;
 	bool counting = true;
 	struct cpu_mark cpu0;
 	double secs = 0;
 
 	cpu_mark(r, &cpu0);
+	if (syscalls)
+		syscount_begin(syscalls, e->idx);
 	t0 = now = now_ns();
 	deadline = t0 + ns;
 	for (;;) {
@@ -241,8 +258,12 @@ static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint6
 				e->free[e->nfree++] = s;
 			}
 			inflight -= got;
+			completed += got;
 		}
 	}
+	/* Every command of the window was submitted and completed in it. */
+	if (syscalls)
+		syscount_end(syscalls, e->idx, completed);
 	r->ios = r->h->n;
 	return secs > 0 ? (double)(r->h->n - ios0) / secs : 0.0;
 }
@@ -273,14 +294,84 @@ static double median(const double *v, int n)
 	return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-static void print_run(const struct bench_cfg *c, const struct bench_run *r)
+/* Window @w's system call numbers with a count, the most frequent first
+ * (at most @max of them). */
+static int top_calls(const struct syscount_window *w, uint32_t *nrs, int max)
+{
+	int n = 0, i;
+	uint32_t k;
+
+	for (k = 0; k < SYSCOUNT_NR; k++) {
+		if (!w->nr[k])
+			continue;
+		/* insert into the sorted nrs[0..n); the smallest falls off a full list */
+		i = n < max ? n++ : max;
+		for (; i > 0 && w->nr[nrs[i - 1]] < w->nr[k]; i--)
+			if (i < max)
+				nrs[i] = nrs[i - 1];
+		if (i < max)
+			nrs[i] = k;
+	}
+	return n;
+}
+
+static void call_name(uint32_t nr, char *buf, size_t len)
+{
+	const char *name = syscount_name(nr);
+
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "nr_%u", nr);
+}
+
+static double per(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+/* "  syscalls: ..." of eng[@idx] (--count-syscalls). */
+static void print_syscalls(unsigned int idx)
+{
+	const struct syscount_window *w = &syscalls->win[idx];
+	uint64_t enter = syscount_nr_io_uring_enter(), shown = 0;
+	uint32_t nrs[6];
+	int n = top_calls(w, nrs, 6), i;
+	char name[32];
+
+	if (syscalls->error) {
+		printf("  syscalls: not counted: the tracer failed (%s)\n", strerror(syscalls->error));
+		return;
+	}
+	printf("  syscalls (%s): %.3f per I/O (%" PRIu64 " in %" PRIu64 " I/Os; io_uring_enter %.3f "
+	       "per I/O", syscalls->method == SYSCOUNT_PERF ? "perf" : "ptrace",
+	       per(w->total, w->ios), w->total, w->ios,
+	       per(enter < SYSCOUNT_NR ? w->nr[enter] : 0, w->ios));
+	for (i = 0; i < n; i++) {
+		if (nrs[i] == enter)
+			continue;
+		call_name(nrs[i], name, sizeof(name));
+		printf(", %s %" PRIu64, name, w->nr[nrs[i]]);
+		shown += w->nr[nrs[i]];
+	}
+	if (enter < SYSCOUNT_NR)
+		shown += w->nr[enter];
+	if (w->total > shown)
+		printf(", others %" PRIu64, w->total - shown);
+	printf(")\n");
+}
+
+static void print_run(const struct bench_cfg *c, const struct bench_run *r, unsigned int idx)
 {
 	double iops = iops_of(r), secs = (double)r->ns / 1e9;
 	char name[32];
 
 	snprintf(name, sizeof(name), "%s%s%s", r->engine, r->mode[0] ? " " : "", r->mode);
-	printf("[%s] target=%s rw=%s bs=%u qd=%u batch=%u\n", name, c->path, rw_names[c->rw], c->bs,
+	printf("[%s] target=%s rw=%s bs=%u qd=%u batch=%u", name, c->path, rw_names[c->rw], c->bs,
 	       c->qd, c->batch);
+	if (r->lib_engine[0])
+		printf(" engine=%s", r->lib_engine);
+	putchar('\n');
 	printf("  IOPS=%.0f  BW=%.1f MiB/s  ios=%" PRIu64 " in %.2f s  errors=%" PRIu64
 	       "  cpu=%.0f%%\n", iops, iops * c->bs / 1048576.0, r->ios, secs, r->errors,
 	       secs > 0 ? 100.0 * r->cpu_s / secs : 0.0);
@@ -295,6 +386,8 @@ static void print_run(const struct bench_cfg *c, const struct bench_run *r)
 	printf(" (process %.3f us)\n", per_io_us(r, r->cpu_s));
 	if (r->kicks)
 		printf("  engine: %" PRIu64 " kicks, %" PRIu64 " sleeps\n", r->kicks, r->sleeps);
+	if (syscalls)
+		print_syscalls(idx);
 }
 
 static void json_str(const char *s)
@@ -313,7 +406,31 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void json_run(const struct bench_cfg *c, const struct bench_run *r)
+/* ,"syscalls":{...} of eng[@idx] (--count-syscalls). */
+static void json_syscalls(unsigned int idx)
+{
+	const struct syscount_window *w = &syscalls->win[idx];
+	uint64_t enter = syscount_nr_io_uring_enter(), n_enter;
+	uint32_t nrs[16];
+	int n = top_calls(w, nrs, 16), i;
+	char name[32];
+
+	n_enter = enter < SYSCOUNT_NR ? w->nr[enter] : 0;
+	if (syscalls->error) {
+		printf(",\"syscalls\":null");
+		return;
+	}
+	printf(",\"syscalls\":{\"ios\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"per_io\":%.4f,"
+	       "\"io_uring_enter\":%" PRIu64 ",\"io_uring_enter_per_io\":%.4f,\"by_call\":{",
+	       w->ios, w->total, per(w->total, w->ios), n_enter, per(n_enter, w->ios));
+	for (i = 0; i < n; i++) {
+		call_name(nrs[i], name, sizeof(name));
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", name, w->nr[nrs[i]]);
+	}
+	printf("}}");
+}
+
+static void json_run(const struct bench_cfg *c, const struct bench_run *r, unsigned int idx)
 {
 	double iops = iops_of(r), secs = (double)r->ns / 1e9;
 
@@ -321,6 +438,10 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r)
 	json_str(r->engine);
 	printf(",\"mode\":");
 	json_str(r->mode);
+	if (r->lib_engine[0]) {
+		printf(",\"unified_engine\":");
+		json_str(r->lib_engine);
+	}
 	printf(",\"ok\":%s,\"ios\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"seconds\":%.6f,"
 	       "\"iops\":%.1f,\"mib_s\":%.2f,\"cpu_pct\":%.1f,", !r->failed && !r->errors ? "true" : "false",
 	       r->ios, r->errors, secs, iops, iops * c->bs / 1048576.0,
@@ -344,6 +465,8 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r)
 		printf(",\"first_error\":");
 		json_str(r->err);
 	}
+	if (syscalls)
+		json_syscalls(idx);
 	printf("}");
 }
 
@@ -376,6 +499,8 @@ static void json_report(const struct bench_cfg *c, const struct bench_target *t,
 	json_str(unified_version());
 	printf(",\"target\":");
 	json_str(c->path);
+	if (syscalls)
+		printf(",\"count_syscalls\":\"%s\"", syscalls->method == SYSCOUNT_PERF ? "perf" : "ptrace");
 	printf(",\"target_kind\":\"%s\",\"rw\":\"%s\",\"bs\":%u,\"qd\":%u,\"batch\":%u,"
 	       "\"runtime_s\":%.3f,\"span_bytes\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"iopoll\":%s,"
 	       "\"prefill\":%s,\"interleave\":%u,\"runs\":[", kind_name(t->kind), rw_names[c->rw],
@@ -384,7 +509,7 @@ static void json_report(const struct bench_cfg *c, const struct bench_target *t,
 	for (i = 0; i < neng; i++) {
 		if (i)
 			putchar(',');
-		json_run(c, &eng[i].run);
+		json_run(c, &eng[i].run, eng[i].idx);
 	}
 	printf("],");
 	json_ratio(has_ours && neng > 1 ? &eng[1] : NULL);
@@ -412,7 +537,7 @@ static void text_report(const struct bench_cfg *c, const struct bench_target *t,
 		       c->interleave > 1 ? " (interleaved)" : "");
 	for (i = 0; i < neng; i++)
 		if (eng[i].run.done)
-			print_run(c, &eng[i].run);
+			print_run(c, &eng[i].run, eng[i].idx);
 	for (i = has_ours ? 1 : neng; i < neng; i++) {
 		const struct bench_engine *b = &eng[i];
 
@@ -451,13 +576,20 @@ static void usage(FILE *f)
 		"  --enter-spin-us N thread mode: unified_enter() polls the CQ at most N us\n"
 		"                    while the engine is awake, before it sleeps (default:\n"
 		"                    the library's, 50)\n"
+		"  --engine auto|kernel|user  the libunified engine our run must get: the\n"
+		"                    library's choice (default), the kernel engine (with\n"
+		"                    UNIFIED_REQUIRE_KERNEL_ENGINE=1 for its registration, so\n"
+		"                    also on IOPOLL rings; fails rather than fall back), or\n"
+		"                    the user engine (UNIFIED_OPT_USER_ENGINE)\n"
 		"  --iopoll          polled completions (NVMe target with poll queues)\n"
 		"  --prefill         write the span once before measuring (reads of a sparse\n"
 		"                    file's holes never reach the disk)\n"
 		"  --baseline        then run the identical workload on plain liburing\n"
 		"  --sqpoll-baseline ... and on liburing with IORING_SETUP_SQPOLL\n"
-		"  --baselines LIST  the baselines to run, a comma list of liburing, sqpoll\n"
-		"                    (adds to --baseline/--sqpoll-baseline)\n"
+		"  --baselines LIST  the baselines to run, a comma list of liburing, sqpoll,\n"
+		"                    user (libunified with UNIFIED_OPT_USER_ENGINE: beside\n"
+		"                    ours on the kernel engine); adds to --baseline and\n"
+		"                    --sqpoll-baseline\n"
 		"  --baseline-only   run only the baselines (plain liburing if none is chosen)\n"
 		"  --sqpoll-idle-ms N  SQPOLL baseline: sq_thread_idle (default 1000)\n"
 		"  --sqpoll-cpu N    SQPOLL baseline: pin the SQ thread to CPU N (default: not\n"
@@ -465,6 +597,12 @@ static void usage(FILE *f)
 		"  --interleave N    split each run into N slices and alternate the engines\n"
 		"                    slice by slice (ABBA order), so device drift cancels out\n"
 		"  --seed N          offset generator seed (default %llu)\n"
+		"  --count-syscalls[=perf|ptrace]  count each engine's system calls per\n"
+		"                    I/O, from the first submission of a slice to the end of\n"
+		"                    its drain: with perf counters on the syscall tracepoints\n"
+		"                    (the default where the kernel has them), else ptrace,\n"
+		"                    which slows every call down so much that waits find\n"
+		"                    more completions ready; take IOPS from another run\n"
 		"  --json            print one JSON object instead of text\n",
 		(unsigned long long)DEFAULT_SEED);
 }
@@ -620,6 +758,8 @@ int main(int argc, char **argv)
 		{ "spin-us", required_argument, NULL, 'W' },
 		{ "enter-spin-us", required_argument, NULL, 'E' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "count-syscalls", optional_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -753,6 +893,31 @@ int main(int argc, char **argv)
 		case 'j':
 			cfg.json = true;
 			break;
+		case 'e':
+			if (!strcmp(optarg, "auto")) {
+				cfg.lib_engine = LIB_ENGINE_AUTO;
+			} else if (!strcmp(optarg, "kernel")) {
+				cfg.lib_engine = LIB_ENGINE_KERNEL;
+			} else if (!strcmp(optarg, "user")) {
+				cfg.lib_engine = LIB_ENGINE_USER;
+			} else {
+				fprintf(stderr, "--engine must be auto, kernel or user\n");
+				return 2;
+			}
+			break;
+		case 'C':
+			cfg.count_syscalls = true;
+			if (!optarg)
+				cfg.count_method = SYSCOUNT_NONE;
+			else if (!strcmp(optarg, "perf"))
+				cfg.count_method = SYSCOUNT_PERF;
+			else if (!strcmp(optarg, "ptrace"))
+				cfg.count_method = SYSCOUNT_PTRACE;
+			else {
+				fprintf(stderr, "--count-syscalls takes perf or ptrace\n");
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -783,6 +948,32 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Counters on this process before any engine starts a thread.  With
+	 * ptrace, from here on the parent only counts (and exits with our
+	 * status), we go on in the child. */
+	if (cfg.count_syscalls) {
+		syscalls = syscount_new();
+		if (!syscalls) {
+			fprintf(stderr, "--count-syscalls: no memory for the counters\n");
+			return 1;
+		}
+		if (cfg.count_method != SYSCOUNT_PTRACE && syscount_perf_self(syscalls)) {
+			if (cfg.count_method == SYSCOUNT_PERF) {
+				fprintf(stderr, "--count-syscalls=perf: %s\n", syscount_perf_why());
+				return 1;
+			}
+			fprintf(stderr, "note: --count-syscalls: %s; counting with ptrace instead, "
+				"which changes the timing (fewer calls per I/O than untraced)\n",
+				syscount_perf_why());
+		}
+		if (syscalls->method != SYSCOUNT_PERF && syscount_trace_self(syscalls))
+			return 1;
+		if (!cfg.json)
+			printf("note: --count-syscalls (%s): IOPS and latencies of this run are not "
+			       "comparable with a run without it\n",
+			       syscalls->method == SYSCOUNT_PERF ? "perf" : "ptrace");
+	}
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -797,6 +988,7 @@ int main(int argc, char **argv)
 
 		if (ops->baseline ? !(cfg.baselines & 1u << k) : cfg.baseline_only)
 			continue;
+		eng[neng].idx = (unsigned int)neng;
 		if (engine_alloc(&eng[neng++], ops, &cfg)) {
 			fprintf(stderr, "out of memory\n");
 			rc = 1;

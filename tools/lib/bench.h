@@ -21,6 +21,9 @@
 
 enum rw_kind { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE };
 
+/* --engine: which libunified engine our run must get. */
+enum bench_lib_engine { LIB_ENGINE_AUTO, LIB_ENGINE_KERNEL, LIB_ENGINE_USER };
+
 extern const char *const rw_names[4];
 
 struct bench_cfg {
@@ -38,7 +41,11 @@ struct bench_cfg {
 	uint32_t sqpoll_idle_ms;	/* SQPOLL baseline: sq_thread_idle */
 	int sqpoll_cpu;		/* SQPOLL baseline: sq_thread_cpu, -1 = not pinned */
 	uint64_t seed;
+	uint32_t lib_engine;	/* enum bench_lib_engine, for ours */
 	bool iopoll, baseline_only, prefill, json;
+	bool count_syscalls;	/* --count-syscalls: counted per slice */
+	uint32_t count_method;	/* its enum syscount_method, SYSCOUNT_NONE = perf if it
+				 * can, else ptrace */
 };
 
 /* The target as the workload sees it (probed through libunified). */
@@ -70,6 +77,8 @@ struct bench_run {
 	int helper_tid;		/* that thread, 0 = none (or not found) */
 	char helper_comm[16];	/* its name, as in /proc/self/task/TID/comm */
 	uint64_t kicks, sleeps;	/* engine stats (ours) */
+	char lib_engine[16];	/* libunified's runs: the engine it got ("kernel",
+				 * "user", unified_target_info()), else "" */
 	struct hist *h;
 	char err[256];		/* first error seen */
 };

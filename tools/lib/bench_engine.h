@@ -79,6 +79,7 @@ struct bench_engine_ops {
 };
 
 extern const struct bench_engine_ops engine_unified;
+extern const struct bench_engine_ops engine_unified_user;
 extern const struct bench_engine_ops engine_liburing;
 extern const struct bench_engine_ops engine_liburing_sqpoll;
 

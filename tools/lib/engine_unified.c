@@ -4,13 +4,27 @@
  * one reserve/submit pair and, in thread mode, kicks only an engine thread
  * that sleeps; wait is unified_enter(), which in kick mode starts with the
  * kick; reap is unified_cq_peek/release.
+ *
+ * Two table entries share this code: "unified" (ours; the engine the
+ * library chooses, or the one --engine demands) and the baseline
+ * "unified-user" (key "user"), registered with UNIFIED_OPT_USER_ENGINE, so
+ * that the kernel engine and libunified's user engine run side by side.
+ * Each run records the engine it really got (unified_target_info()), and
+ * a run that must have one engine and got the other fails.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench_engine.h"
 #include "target_probe.h"
+
+#define REQUIRE_ENV	"UNIFIED_REQUIRE_KERNEL_ENGINE"
+
+struct ours_variant {
+	bool user;	/* UNIFIED_OPT_USER_ENGINE, whatever --engine says */
+};
 
 struct ours {
 	struct io_unified_region_desc desc;
@@ -73,14 +87,44 @@ static void ours_close(void *priv, struct bench_run *r)
 	free(o);
 }
 
+/*
+ * Register with $UNIFIED_REQUIRE_KERNEL_ENGINE set to @env (NULL: unset)
+ * for this call only: the library reads it at registration.  "1" demands
+ * the kernel engine, also on an IOPOLL ring; unset, the user engine's
+ * registration is not refused because the caller's environment demands
+ * the kernel engine for ours.
+ */
+static int register_env(const struct bench_cfg *c, uint32_t flags, const char *env, struct ours *o)
+{
+	const char *was = getenv(REQUIRE_ENV);
+	char *saved = was ? strdup(was) : NULL;
+	int ret;
+
+	if (was && !saved)
+		return -ENOMEM;
+	if (env)
+		setenv(REQUIRE_ENV, env, 1);
+	else
+		unsetenv(REQUIRE_ENV);
+	ret = bench_register(c, c->qd, c->bs, c->mode, flags, &o->desc, &o->ctx);
+	if (saved)
+		setenv(REQUIRE_ENV, saved, 1);
+	else
+		unsetenv(REQUIRE_ENV);
+	free(saved);
+	return ret;
+}
+
 static int ours_open(const struct bench_cfg *c, const struct bench_target *t, const void *variant,
 		     struct bench_run *r, void **priv)
 {
+	const struct ours_variant *v = variant;
 	struct ours *o = calloc(1, sizeof(*o));
+	const char *want = NULL;
 	uint32_t i;
+	int ret;
 
 	(void)t;
-	(void)variant;
 	*priv = NULL;
 	if (!o || !(o->bufoff = calloc(c->qd, sizeof(*o->bufoff)))) {
 		fprintf(stderr, "out of memory\n");
@@ -91,9 +135,29 @@ static int ours_open(const struct bench_cfg *c, const struct bench_target *t, co
 	o->bs = c->bs;
 	o->thread = c->mode == UNIFIED_MODE_THREAD;
 	o->rd = is_read(c);
-	if (bench_register(c, c->qd, c->bs, c->mode, &o->desc, &o->ctx))
+	if ((v && v->user) || c->lib_engine == LIB_ENGINE_USER) {
+		want = "user";
+		ret = register_env(c, UNIFIED_OPT_USER_ENGINE, NULL, o);
+	} else if (c->lib_engine == LIB_ENGINE_KERNEL) {
+		want = "kernel";
+		ret = register_env(c, 0, "1", o);
+	} else {
+		ret = bench_register(c, c->qd, c->bs, c->mode, 0, &o->desc, &o->ctx);
+	}
+	if (ret) {
+		if (want)
+			fprintf(stderr, "%s: the %s engine was required and could not be had\n",
+				r->engine, want);
 		goto fail;
+	}
 	unified_target_info(o->ctx, &o->info);
+	snprintf(r->lib_engine, sizeof(r->lib_engine), "%s", o->info.engine);
+	if (want && strcmp(o->info.engine, want)) {
+		fprintf(stderr, "%s: the %s engine was required but libunified runs the %s engine: "
+			"refusing to report it as the %s engine\n", r->engine, want, o->info.engine,
+			want);
+		goto fail;
+	}
 	o->nlb = c->bs >> o->info.lba_shift;
 	unified_sq_init(o->ctx, &o->sq);
 	unified_cq_init(o->ctx, &o->cq);
@@ -178,17 +242,25 @@ static uint32_t ours_reap(void *priv, struct bench_run *r, uint32_t *slots, uint
 	return got;
 }
 
+/* Every entry is the same code: only the engine demanded differs. */
+#define UNIFIED_CALLS							\
+	.engine_stats = true, .mode = ours_mode, .helper = ours_helper,	\
+	.helper_label = "engine", .settle = ours_settle, .open = ours_open, \
+	.submit = ours_submit, .wait = ours_wait, .reap = ours_reap,	\
+	.close = ours_close
+
+static const struct ours_variant user_engine = { .user = true };
+
 const struct bench_engine_ops engine_unified = {
 	.name = "unified",
 	.baseline = false,
-	.engine_stats = true,
-	.mode = ours_mode,
-	.helper = ours_helper,
-	.helper_label = "engine",
-	.settle = ours_settle,
-	.open = ours_open,
-	.submit = ours_submit,
-	.wait = ours_wait,
-	.reap = ours_reap,
-	.close = ours_close,
+	UNIFIED_CALLS,
+};
+
+const struct bench_engine_ops engine_unified_user = {
+	.name = "unified-user",
+	.key = "user",
+	.baseline = true,
+	.variant = &user_engine,
+	UNIFIED_CALLS,
 };

@@ -33,7 +33,7 @@ static void set_opts(const struct bench_cfg *c, uint32_t mode, struct unified_op
 }
 
 int bench_register(const struct bench_cfg *c, uint32_t qd, uint32_t bufsz, uint32_t mode,
-		   struct io_unified_region_desc *desc, struct unified_ctx **ctxp)
+		   uint32_t flags, struct io_unified_region_desc *desc, struct unified_ctx **ctxp)
 {
 	struct io_unified_reg reg;
 	struct unified_opts o;
@@ -50,6 +50,7 @@ int bench_register(const struct bench_cfg *c, uint32_t qd, uint32_t bufsz, uint3
 	reg.buffer_entry_size = bufsz < IO_UNIFIED_MIN_BUF_SIZE ? IO_UNIFIED_MIN_BUF_SIZE :
 				pow2_at_least(bufsz);
 	set_opts(c, mode, &o);
+	o.flags |= flags;
 	ret = unified_register(&reg, &o, ctxp);
 	if (ret)
 		fprintf(stderr, "unified_register(%s): %s\n", c->path, bench_errmsg(ret));
@@ -93,7 +94,7 @@ struct unified_ctx *target_probe(const struct bench_cfg *c, struct bench_target 
 
 	memset(t, 0, sizeof(*t));
 	if (bench_register(c, c->prefill ? PREFILL_QD : 1,
-			   c->prefill ? PREFILL_CHUNK : 4096u, UNIFIED_MODE_KICK,
+			   c->prefill ? PREFILL_CHUNK : 4096u, UNIFIED_MODE_KICK, 0,
 			   &desc, &ctx))
 		return NULL;
 	unified_target_info(ctx, &info);

@@ -12,11 +12,12 @@
 
 /*
  * Register a context on the configured target with @qd buffers of at least
- * @bufsz bytes, engine @mode, --iopoll and --spin-us; a missing file is
- * created sparse.  Prints why on failure.  Return 0 or -errno.
+ * @bufsz bytes, engine @mode, --iopoll and --spin-us, plus the UNIFIED_OPT_*
+ * @flags; a missing file is created sparse.  Prints why on failure.
+ * Return 0 or -errno.
  */
 int bench_register(const struct bench_cfg *c, uint32_t qd, uint32_t bufsz, uint32_t mode,
-		   struct io_unified_region_desc *desc, struct unified_ctx **ctxp);
+		   uint32_t flags, struct io_unified_region_desc *desc, struct unified_ctx **ctxp);
 
 /*
  * Fill @t from a short-lived kick-mode context (sized for the prefill when

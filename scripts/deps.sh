@@ -8,7 +8,9 @@ PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linu
       iproute2 ca-certificates libxdp-dev libbpf-dev groff-base
       rsyslog rsyslog-relp bsdutils         # unified-ingest's tests: rsyslogd (omfwd, omrelp), logger
       libivykis0 libnet1 libjson-c5 libwrap0 libglib2.0-0 libcap2   # what loggen links (below)
-      clang libclang-rt-14-dev libfuzzer-14-dev)   # the libfuzzer test tier (tests/fuzz/)
+      clang libclang-rt-14-dev libfuzzer-14-dev    # the libfuzzer test tier (tests/fuzz/)
+      linux-source-6.12 git flex bison bc libelf-dev libssl-dev rsync perl   # kernel/build.sh, the kernel tier
+      python3-ply python3-git)             # checkpatch.pl's SPDX check (kernel/build.sh --check)
 
 missing=()
 for p in "${PKGS[@]}"; do

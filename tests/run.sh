@@ -21,13 +21,19 @@
 #       fuzz      build/tests/stress/fuzz_sqe
 #       libfuzzer tests/fuzz/run.sh             (libFuzzer harnesses, 20 s each; needs clang)
 #       qemu      tests/qemu/guest.sh           (NVMe passthrough in a QEMU guest)
+#       kernel    tests/kernel/run.sh           (the kernel series of kernel/patches/ built
+#                                               by kernel/build.sh, guest and debug variants,
+#                                               booted in QEMU; kernel-log scan; --check)
 #
 # Environment:
 #   UNIFIED_SKIP_QEMU=1        skip the qemu tier
+#   UNIFIED_SKIP_KERNEL=1      skip the kernel tier
 #   UNIFIED_QEMU_KERNELS="6.1 6.12"  the Debian kernel series the qemu tier boots
 #   UNIFIED_FUZZ_COUNT=N       SQEs per mode for fuzz_sqe (default 200000)
 #   UNIFIED_FUZZ_SECONDS=N     seconds per libFuzzer harness (default 20)
 #   UNIFIED_TEST_TIMEOUT=SEC   limit per program (default 900)
+#   UNIFIED_KERNEL_TIMEOUT=SEC limit of the kernel tier (default 3600: cold
+#                              kernel builds, two boots and --check)
 #   MAKE_JOBS=N                parallel make jobs (default 2)
 #
 # Every program prints "PASS: ...", "FAIL: ..." or "SKIP: ..." lines; they
@@ -38,11 +44,11 @@
 # the exit status is 0 iff nothing failed.
 set -euo pipefail
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target net ingest examples install asan tsan fuzz libfuzzer qemu)
+ALL_TIERS=(unit target net ingest examples install asan tsan fuzz libfuzzer qemu kernel)
 build=1
 tiers=()
 while (($#)); do
@@ -343,6 +349,22 @@ for tier in "${ALL_TIERS[@]}"; do
             tier_skip qemu "tests/qemu/guest.sh does not exist yet"
         else
             run_prog harness tests/qemu/guest.sh bash tests/qemu/guest.sh
+        fi
+        ;;
+    kernel)
+        # The series on linux-source-6.12: builds (cached by kernel/build.sh),
+        # boots of the guest and debug kernels, kernel-log scans, --check.
+        # A cold run builds three kernels: it gets its own time limit.
+        tier_header kernel "the patched 6.12 kernel in QEMU: guest and debug variants, build.sh --check (tests/kernel/run.sh)"
+        if [[ -n "${UNIFIED_SKIP_KERNEL:-}" ]]; then
+            tier_skip kernel "UNIFIED_SKIP_KERNEL is set"
+        elif [[ ! -e tests/kernel/run.sh ]]; then
+            tier_skip kernel "tests/kernel/run.sh does not exist"
+        else
+            saved_timeout=$test_timeout
+            test_timeout="${UNIFIED_KERNEL_TIMEOUT:-3600}"
+            run_prog harness tests/kernel/run.sh tests/kernel/run.sh
+            test_timeout=$saved_timeout
         fi
         ;;
     esac

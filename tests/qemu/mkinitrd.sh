@@ -1,9 +1,10 @@
 #!/bin/bash
 # Build the guest initramfs (gzip-compressed newc cpio).
 #
-# Usage: mkinitrd.sh [--kernel SERIES] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]
+# Usage: mkinitrd.sh [--kernel SERIES | --no-modules] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]
 #   SERIES: the kernel series whose modules go in (default: the first of
-#   UNIFIED_QEMU_KERNELS, i.e. 6.1)
+#   UNIFIED_QEMU_KERNELS, i.e. 6.1); --no-modules: none, for a kernel with
+#   the NVMe driver built in (run.sh --bzimage)
 #
 # Contents: static busybox (+ applet links), /init, /bin/qexit, the NVMe kernel
 # modules of modules.list with their dependencies (from CACHE_DIR/linux-SERIES/kroot,
@@ -15,28 +16,37 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 series=""
+modules=1
 if [[ "${1:-}" == --kernel ]]; then
     check_series "${2:-}"
     series="$2"
     shift 2
+elif [[ "${1:-}" == --no-modules ]]; then
+    modules=0
+    shift
 fi
-(($# >= 2 && $# <= 3)) || die "usage: $0 [--kernel SERIES] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]"
+(($# >= 2 && $# <= 3)) || die "usage: $0 [--kernel SERIES | --no-modules] OUT_CPIO_GZ BIN_DIR [CACHE_DIR]"
 out="$1"
 bindir="$2"
 cache="${3:-$DEFAULT_CACHE_DIR}"
-if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
 [[ -d "$bindir" ]] || die "BIN_DIR '$bindir' is not a directory"
-kdir="$(kernel_dir "$cache" "$series")"
-kver="$(cached_kver "$kdir")" || die "no $series kernel in '$kdir': run tests/qemu/setup.sh --kernel $series first"
-kroot="$kdir/kroot"
-moddir="$kroot/lib/modules/$kver"
-[[ -f "$moddir/modules.dep" ]] || die "no modules.dep in $moddir: run tests/qemu/setup.sh"
+if ((modules)); then
+    if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
+    kdir="$(kernel_dir "$cache" "$series")"
+    kver="$(cached_kver "$kdir")" || die "no $series kernel in '$kdir': run tests/qemu/setup.sh --kernel $series first"
+    kroot="$kdir/kroot"
+    moddir="$kroot/lib/modules/$kver"
+    [[ -f "$moddir/modules.dep" ]] || die "no modules.dep in $moddir: run tests/qemu/setup.sh"
+else
+    kver="(built-in drivers)"
+fi
 
 build_qexit "$cache"
 
 stage="$(mktemp -d "${TMPDIR:-/tmp}/qemu-initrd.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin/t,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,lib/modules/"$kver"}
+mkdir -p "$stage"/{bin/t,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc}
+((modules == 0)) || mkdir -p "$stage/lib/modules/$kver"
 
 is_dynamic_elf() { ldd "$1" >/dev/null 2>&1; }
 
@@ -68,26 +78,28 @@ install -m 0755 "$cache/qexit" "$stage/bin/qexit"
 
 # kernel modules and their dependencies
 nmods=0
-while read -r m need; do
-    if ! deps="$(modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null)"; then
-        # setup.sh found no such module in this kernel; fine if optional
-        [[ "$need" == optional ]] && continue
-        die "module $m not in $moddir (modules.list changed? rerun setup.sh)"
-    fi
-    while read -r kind path _; do
-        [[ "$kind" == insmod ]] || continue
-        rel="${path#"$moddir"/}"
-        if [[ ! -f "$stage/lib/modules/$kver/$rel" ]]; then
-            mkdir -p "$(dirname "$stage/lib/modules/$kver/$rel")"
-            cp "$path" "$stage/lib/modules/$kver/$rel"
-            nmods=$((nmods + 1))
+if ((modules)); then
+    while read -r m need; do
+        if ! deps="$(modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null)"; then
+            # setup.sh found no such module in this kernel; fine if optional
+            [[ "$need" == optional ]] && continue
+            die "module $m not in $moddir (modules.list changed? rerun setup.sh)"
         fi
-    done <<<"$deps"
-done < <(read_module_list)
-for f in modules.order modules.builtin modules.builtin.modinfo; do
-    if [[ -f "$moddir/$f" ]]; then cp "$moddir/$f" "$stage/lib/modules/$kver/"; fi
-done
-depmod -b "$stage" "$kver"
+        while read -r kind path _; do
+            [[ "$kind" == insmod ]] || continue
+            rel="${path#"$moddir"/}"
+            if [[ ! -f "$stage/lib/modules/$kver/$rel" ]]; then
+                mkdir -p "$(dirname "$stage/lib/modules/$kver/$rel")"
+                cp "$path" "$stage/lib/modules/$kver/$rel"
+                nmods=$((nmods + 1))
+            fi
+        done <<<"$deps"
+    done < <(read_module_list)
+    for f in modules.order modules.builtin modules.builtin.modinfo; do
+        if [[ -f "$moddir/$f" ]]; then cp "$moddir/$f" "$stage/lib/modules/$kver/"; fi
+    done
+    depmod -b "$stage" "$kver"
+fi
 
 # nvme-cli, dynamically linked: bring its libraries and the loader
 nvme_bin="$(command -v nvme)" || die "nvme not found (apt-get install nvme-cli)"

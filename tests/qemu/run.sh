@@ -1,11 +1,15 @@
 #!/bin/bash
-# Boot one of Debian's stock kernels in QEMU (TCG) with an emulated NVMe
-# controller and run the test programs of BIN_DIR inside the guest.
+# Boot one of Debian's stock kernels, or a kernel image of our own, in QEMU
+# (TCG) with an emulated NVMe controller and run the test programs of
+# BIN_DIR inside the guest.
 #
-# Usage: run.sh [--kernel SERIES] [--pollq N] [--timeout SEC] [--log FILE] [--append ARGS] BIN_DIR
+# Usage: run.sh [--kernel SERIES | --bzimage PATH] [--pollq N] [--timeout SEC] [--log FILE] [--append ARGS] BIN_DIR
 #   --kernel S     kernel series, 6.1 or 6.12 (default: the first of
 #                  UNIFIED_QEMU_KERNELS, i.e. 6.1)
-#   --pollq N      nvme poll_queues in the guest (default 2)
+#   --bzimage P    boot this kernel image instead (e.g. kernel/build.sh's):
+#                  NVMe driver built in, no modules in the initramfs
+#   --pollq N      nvme poll_queues in the guest (default 2; with --bzimage
+#                  it goes on the kernel command line as nvme.poll_queues=N)
 #   --timeout SEC  wall-clock limit for QEMU (default 300)
 #   --log FILE     also write the guest console to FILE
 #   --append ARGS  extra kernel command-line arguments
@@ -19,9 +23,10 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" >&2; exit 2; }
 
 series=""
+bzimage=""
 pollq=2
 timeout_s=300
 logfile=""
@@ -30,6 +35,7 @@ bindir=""
 while (($#)); do
     case "$1" in
         --kernel) series="${2:?}"; shift ;;
+        --bzimage) bzimage="${2:?}"; shift ;;
         --pollq) pollq="${2:?}"; shift ;;
         --timeout) timeout_s="${2:?}"; shift ;;
         --log) logfile="${2:?}"; shift ;;
@@ -43,30 +49,44 @@ done
 [[ -n "$bindir" ]] || usage
 [[ -d "$bindir" ]] || die "BIN_DIR '$bindir' is not a directory"
 [[ "$pollq" =~ ^[0-9]+$ ]] || die "--pollq needs a number"
-if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
-check_series "$series"
+if [[ -n "$bzimage" ]]; then
+    [[ -z "$series" ]] || die "--kernel and --bzimage exclude each other"
+    [[ -f "$bzimage" ]] || die "--bzimage '$bzimage' is not a file"
+else
+    if [[ -z "$series" ]]; then load_kernels; series="${KERNELS[0]}"; fi
+    check_series "$series"
+fi
 [[ "$timeout_s" =~ ^[0-9]+$ && "$timeout_s" -gt 0 ]] || die "--timeout needs a positive number"
 
 cache="$DEFAULT_CACHE_DIR"
 t_start=$SECONDS
 
 # 1. kernel, modules, packages (a no-op once done)
-st=0
-"$QEMU_DIR/setup.sh" --kernel "$series" "$cache" || st=$?
-if ((st == EX_KERNEL_UNAVAILABLE)); then
-    log "SKIP: kernel $series: its package could not be fetched (see above); nothing booted"
-    exit "$EX_KERNEL_UNAVAILABLE"
+if [[ -n "$bzimage" ]]; then
+    # A kernel of our own: only the host packages; no modules to set up.
+    "$QEMU_DIR/setup.sh" --packages-only "$cache" || die "setup.sh --packages-only failed"
+    kernel="$(cd "$(dirname "$bzimage")" && pwd)/$(basename "$bzimage")"
+    kver="$kernel"
+    initrd_args=(--no-modules)
+else
+    st=0
+    "$QEMU_DIR/setup.sh" --kernel "$series" "$cache" || st=$?
+    if ((st == EX_KERNEL_UNAVAILABLE)); then
+        log "SKIP: kernel $series: its package could not be fetched (see above); nothing booted"
+        exit "$EX_KERNEL_UNAVAILABLE"
+    fi
+    ((st == 0)) || die "setup.sh --kernel $series failed (exit $st)"
+    kdir="$(kernel_dir "$cache" "$series")"
+    kver="$(cached_kver "$kdir")"
+    kernel="$kdir/vmlinux-$kver"
+    initrd_args=(--kernel "$series")
 fi
-((st == 0)) || die "setup.sh --kernel $series failed (exit $st)"
-kdir="$(kernel_dir "$cache" "$series")"
-kver="$(cached_kver "$kdir")"
-kernel="$kdir/vmlinux-$kver"
 
 # 2. qexit, 3. initramfs, 4. fresh sparse backing files
 build_qexit "$cache"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/qemu-run.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-"$QEMU_DIR/mkinitrd.sh" --kernel "$series" "$tmp/initrd.cpio.gz" "$bindir" "$cache"
+"$QEMU_DIR/mkinitrd.sh" "${initrd_args[@]}" "$tmp/initrd.cpio.gz" "$bindir" "$cache"
 truncate -s 256M "$tmp/ns1.img"
 truncate -s 64M "$tmp/ns2.img"
 [[ -n "$logfile" ]] || logfile="$tmp/console.log"
@@ -79,6 +99,9 @@ if ((timeout_s > 60)); then guest_timeout=$((timeout_s - 30)); else guest_timeou
 ((guest_timeout > 0)) || guest_timeout=1
 
 append="console=ttyS0 panic=-1 oops=panic loglevel=4 t.pollq=$pollq t.timeout=$guest_timeout"
+# A built-in driver takes its parameters from the command line; /init checks
+# that the value was accepted (the setter refuses more than the possible CPUs).
+[[ -z "$bzimage" ]] || append="$append nvme.poll_queues=$pollq"
 [[ -z "$append_extra" ]] || append="$append $append_extra"
 
 # shellcheck disable=SC2206  # deliberate word splitting of QEMU_EXTRA_ARGS

@@ -2,11 +2,12 @@
 # Prepare the QEMU test tier: host packages and, per kernel series, Debian's
 # stock kernel (unpacked for PVH boot) with the few modules the guest needs.
 #
-# Usage: setup.sh [--refresh] [--kernel SERIES]... [CACHE_DIR]
+# Usage: setup.sh [--refresh] [--kernel SERIES]... [--packages-only] [CACHE_DIR]
 #   CACHE_DIR      default <repo>/build/qemu; series S goes to CACHE_DIR/linux-S
 #   --kernel S     set up series S (6.1, 6.12); default: every series of
 #                  UNIFIED_QEMU_KERNELS (default "6.1 6.12")
 #   --refresh      re-resolve the packages (a newer point release) and rebuild
+#   --packages-only  only the host packages, no kernel (run.sh --bzimage)
 # The package of series S is what linux-image-S-amd64 (6.12) or else
 # linux-image-amd64 (6.1) depends on. QEMU_KERNEL_PKG="linux-image-6.1.0-NN-amd64
 # ..." pins packages (each applies to the series its name starts with).
@@ -18,13 +19,15 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 refresh=0
+packages_only=0
 cache=""
 series=()
 while (($#)); do
     case "$1" in
         --refresh) refresh=1 ;;
+        --packages-only) packages_only=1 ;;
         --kernel) check_series "${2:-}"; series+=("$2"); shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         -*) die "unknown option: $1" ;;
         *) [[ -z "$cache" ]] || die "too many arguments"; cache="$1" ;;
     esac
@@ -60,6 +63,8 @@ if ((${#missing[@]})); then
 else
     log "host packages present: ${QEMU_TIER_PACKAGES[*]}"
 fi
+
+((packages_only == 0)) || exit 0
 
 # ---- 2. the old single-kernel layout (CACHE_DIR/kroot, vmlinux-*) ------------
 if [[ -f "$cache/setup.stamp" ]]; then

@@ -303,8 +303,7 @@ bool unified_cq_publish(struct unified_engine *e);
 int unified_uring_setup(struct unified_ctx *ctx);
 
 /* kernel_engine.c: the client of IORING_REGISTER_UNIFIED_IFQ. */
-int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net,
-			  char *why, size_t whylen);
+int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net);
 int unified_kern_kick(struct unified_engine *e);
 int unified_kern_enter(struct unified_engine *e, uint32_t min_complete, uint64_t deadline);
 int unified_kern_takeover(struct unified_engine *e);

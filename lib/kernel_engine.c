@@ -60,13 +60,12 @@ static const char *not_served(const struct unified_ctx *ctx, const struct unifie
  * Hand the rings to the kernel: IORING_REGISTER_UNIFIED_IFQ on the engine's
  * io_uring with the region as user memory.  Returns 0 when the kernel
  * engine runs, 1 when the user engine stays (not served, or the kernel
- * refused: then *why says why), or -errno when the caller demanded the
+ * refused), or -errno when the caller demanded the
  * kernel engine (UNIFIED_REQUIRE_KERNEL_ENGINE=1 in the environment, which
  * also puts IOPOLL rings on the kernel engine, where admin commands then
  * complete with Internal Error and res -EOPNOTSUPP).
  */
-int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net,
-			  char *why, size_t whylen)
+int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o, bool has_net)
 {
 	struct unified_engine *e = &ctx->eng;
 	const char *req = secure_getenv("UNIFIED_REQUIRE_KERNEL_ENGINE");
@@ -79,7 +78,6 @@ int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o,
 	no = ctx->kernel_engine ? not_served(ctx, o, has_net, required) :
 				  "the kernel has no unified engine";
 	if (no) {
-		snprintf(why, whylen, "%s", no);
 		if (required)
 			return unified_set_err(EOPNOTSUPP, "the kernel engine was required "
 					       "(UNIFIED_REQUIRE_KERNEL_ENGINE=1) but: %s", no);
@@ -100,10 +98,10 @@ int unified_kern_register(struct unified_ctx *ctx, const struct unified_opts *o,
 	if (r < 0) {
 		int err = errno;
 
-		snprintf(why, whylen, "the kernel refused the registration: %s", strerror(err));
 		if (required)
 			return unified_set_err(err, "the kernel engine was required "
-					       "(UNIFIED_REQUIRE_KERNEL_ENGINE=1) but %s", why);
+					       "(UNIFIED_REQUIRE_KERNEL_ENGINE=1) but the kernel "
+					       "refused the registration: %s", strerror(err));
 		return 1;
 	}
 	if (memcmp(&reg.offsets, &ctx->off, sizeof(reg.offsets)) || reg.cq_entries != ctx->cq_entries) {

@@ -222,7 +222,6 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	struct io_unified_region_desc *desc, saved_desc;
 	struct io_unified_reg saved_reg;
 	struct unified_ctx *ctx;
-	char why[160] = "";
 	const struct unified_engine *e;
 	int ret;
 
@@ -273,7 +272,7 @@ UNIFIED_EXPORT int unified_register(struct io_unified_reg *reg, const struct uni
 	if (!ret) {
 		unified_region_init_rings(ctx);
 		ctx->eng.rings_live = true;
-		ret = unified_kern_register(ctx, opts, reg->net_ptr != 0, why, sizeof(why));
+		ret = unified_kern_register(ctx, opts, reg->net_ptr != 0);
 		if (ret > 0)
 			ret = 0;	/* the user engine serves them */
 	}

@@ -505,6 +505,32 @@ int unified_unregister(struct unified_ctx *ctx);
  */
 int unified_drain(struct unified_ctx *ctx);
 
+/**
+ * unified_region_layout() - compute the region layout without registering.
+ * @reg:  geometry in, exactly as for unified_register() (sq_entries,
+ *        cq_entries, buffer_entries, buffer_entry_size, flags, net_ptr;
+ *        region_ptr and nvme_dev_path are not read).  On success
+ *        reg->offsets and reg->cq_entries (0 = the default, twice the SQ)
+ *        are filled in, and with net_ptr the network ring offsets of the
+ *        struct io_unified_net_reg it points to; nothing is written on
+ *        failure.
+ * @size: receives the region size in bytes: offsets.buffers plus the data
+ *        area (plus the network rings), the least a caller must provide
+ *        with IO_UNIFIED_REGION_USER (whose address must be 4 KiB aligned).
+ *
+ * The layout is the one unified_register() uses for the same geometry:
+ * the buffer area starts at reg->offsets.buffers, 4 KiB aligned, and
+ * aligned to buffer_entry_size when that is larger.  Use it to size
+ * caller memory (IO_UNIFIED_REGION_USER) or to learn where the buffers
+ * will be before the target exists (the fio ioengine does).  No system
+ * call, no allocation.
+ *
+ * Return: 0, or -EINVAL (NULL argument, a geometry or reserved field that
+ * unified_register() would refuse with -EINVAL).  unified_errmsg() says
+ * which.  Since LIBUNIFIED_0.3.
+ */
+int unified_region_layout(struct io_unified_reg *reg, uint64_t *size);
+
 /** unified_region() - base address of the region mapping. */
 void *unified_region(const struct unified_ctx *ctx);
 

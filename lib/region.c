@@ -142,6 +142,31 @@ int unified_layout(struct io_unified_reg *reg, struct io_unified_net_reg *net, u
 	return 0;
 }
 
+UNIFIED_EXPORT int unified_region_layout(struct io_unified_reg *reg, uint64_t *size)
+{
+	struct io_unified_net_reg net;
+	struct io_unified_reg r;
+	uint64_t total;
+	int ret;
+
+	if (!reg || !size)
+		return unified_set_err(EINVAL, "reg and size must not be NULL");
+	/* Read once into private copies; the caller's memory is written only
+	 * on success, as unified_register() does. */
+	memcpy(&r, reg, sizeof(r));
+	if (r.net_ptr)
+		memcpy(&net, (const void *)(uintptr_t)r.net_ptr, sizeof(net));
+	ret = unified_layout(&r, r.net_ptr ? &net : NULL, &total);
+	if (ret)
+		return ret;
+	if (r.net_ptr)
+		memcpy((void *)(uintptr_t)r.net_ptr, &net, sizeof(net));
+	reg->cq_entries = r.cq_entries;
+	reg->offsets = r.offsets;
+	*size = total;
+	return 0;
+}
+
 /*
  * Is every byte of [addr, addr + len) mapped readable and writable in this
  * process?  Read from /proc/self/maps, so nothing is touched: caller memory

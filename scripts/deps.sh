@@ -10,7 +10,11 @@ PKGS=(build-essential make gcc pkg-config liburing-dev libnuma-dev fio util-linu
       libivykis0 libnet1 libjson-c5 libwrap0 libglib2.0-0 libcap2   # what loggen links (below)
       clang libclang-rt-14-dev libfuzzer-14-dev    # the libfuzzer test tier (tests/fuzz/)
       linux-source-6.12 git flex bison bc libelf-dev libssl-dev rsync perl   # kernel/build.sh, the kernel tier
-      python3-ply python3-git)             # checkpatch.pl's SPDX check (kernel/build.sh --check)
+      python3-ply python3-git              # checkpatch.pl's SPDX check (kernel/build.sh --check)
+      mandoc                               # man page lint (tests/man_check.sh)
+      abigail-tools dwarves                # ABI baseline: abidw/abidiff, pahole (tests/abi_check.sh)
+      gnuplot-nox                          # benchmark plots (scripts/plot-bench.sh)
+      dpkg-dev zlib1g-dev)                 # apt-get source fio + its configure (fio/build.sh)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -23,7 +23,7 @@ done
 	echo "missing library files"; ls -l "$lib"; exit 1; }
 # Every exported function carries the version node, nothing else leaks out.
 exported=$(readelf --dyn-syms -W "$lib/libunified.so.0" | awk '$5 == "GLOBAL" && $7 != "UND" { print $8 }' | grep -v '^LIBUNIFIED_' || true)
-bad=$(echo "$exported" | grep -v '^unified_.*@@LIBUNIFIED_0\.[12]$' || true)
+bad=$(echo "$exported" | grep -v '^unified_.*@@LIBUNIFIED_0\.[123]$' || true)
 if [[ -n "$bad" ]]; then
 	echo "unexpected exported symbols:"; echo "$bad"; exit 1
 fi
@@ -33,7 +33,7 @@ missing=$(sed -n 's/^UNIFIED_EXPORT [^(]*[ *]\(unified_[a-z0-9_]*\)(.*/\1/p' "$r
 if [[ -n "$missing" ]]; then
 	echo "public functions missing from lib/libunified.map:"; echo "$missing"; exit 1
 fi
-echo "exported: $(echo "$exported" | wc -l) functions, all unified_*@@LIBUNIFIED_0.1 or 0.2"
+echo "exported: $(echo "$exported" | wc -l) functions, all unified_*@@LIBUNIFIED_0.1, 0.2 or 0.3"
 for ex in seed_flow net_to_nvme; do
 	gcc -std=gnu11 -Wall -Wextra -Werror $(pkg-config --cflags libunified) -o "$dest/$ex" \
 		"$root/examples/$ex.c" $(pkg-config --libs libunified) -luring -lpthread

@@ -259,6 +259,71 @@ static void t_layout_geometries(void)
 	}
 }
 
+/* unified_region_layout(): the same offsets and size as a registration of
+ * the same geometry, for every geometry above and with network rings;
+ * refusals write nothing. */
+static void t_region_layout_matches_register(void)
+{
+	static const struct th_opts geoms[] = {
+		{ .sq = 1, .cq = 0, .nbuf = 1, .bufsz = 512 },
+		{ .sq = 64, .cq = 128, .nbuf = 64, .bufsz = 4096 },
+		{ .sq = 8, .cq = 16, .nbuf = 4, .bufsz = 8192 },
+		{ .sq = 4, .cq = 0, .nbuf = 3, .bufsz = 1u << 20 },
+		{ .sq = 16, .cq = 64, .nbuf = 3, .bufsz = 2u << 20 },
+		{ .sq = 32768, .cq = 32768, .nbuf = 2, .bufsz = 4096 },
+	};
+	struct io_unified_reg reg, before;
+	uint64_t size = 7;
+	size_t i;
+
+	for (i = 0; i <= sizeof(geoms) / sizeof(geoms[0]); i++) {
+		struct io_unified_net_reg net = { .fill_entries = 64, .rx_entries = 128 }, lnet = net;
+		struct th_opts g = i < sizeof(geoms) / sizeof(geoms[0]) ? geoms[i] : geoms[1];
+		struct th_ctx t;
+
+		if (i == sizeof(geoms) / sizeof(geoms[0]))
+			g.net = &net;	/* the last round: network rings too */
+		memset(&reg, 0, sizeof(reg));
+		reg.sq_entries = g.sq;
+		reg.cq_entries = g.cq;
+		reg.buffer_entries = g.nbuf;
+		reg.buffer_entry_size = g.bufsz;
+		if (g.net)
+			reg.net_ptr = (uintptr_t)&lnet;
+		CHECK(unified_region_layout(&reg, &size) == 0, "layout %zu: %s", i, unified_errmsg());
+		if (th_open(&t, &g))
+			continue;
+		CHECK(!memcmp(&reg.offsets, &t.reg.offsets, sizeof(reg.offsets)),
+		      "geometry %zu: offsets differ from the registration's (buffers %" PRIu64 " vs %"
+		      PRIu64 ")", i, (uint64_t)reg.offsets.buffers, (uint64_t)t.reg.offsets.buffers);
+		CHECK(reg.cq_entries == t.reg.cq_entries, "geometry %zu: cq_entries %u vs %u", i,
+		      reg.cq_entries, t.reg.cq_entries);
+		CHECK(size == unified_region_size(t.ctx), "geometry %zu: size %" PRIu64 " vs %zu", i,
+		      size, unified_region_size(t.ctx));
+		CHECK(reg.offsets.buffers % PAGE == 0, "geometry %zu: buffers not 4 KiB aligned", i);
+		if (g.net)
+			CHECK(!memcmp(&lnet, &net, sizeof(net)), "network ring offsets differ");
+		th_close(&t);
+	}
+	/* Refusals: -EINVAL, *reg and *size untouched. */
+	memset(&reg, 0, sizeof(reg));
+	reg.sq_entries = 3;	/* not a power of two */
+	reg.buffer_entries = 1;
+	reg.buffer_entry_size = 4096;
+	before = reg;
+	size = 7;
+	CHECK(unified_region_layout(&reg, &size) == -EINVAL, "sq_entries 3 accepted");
+	CHECK(!memcmp(&reg, &before, sizeof(reg)) && size == 7, "a refused layout wrote");
+	reg.sq_entries = 4;
+	reg.__resv[1] = 1;
+	before = reg;
+	CHECK(unified_region_layout(&reg, &size) == -EINVAL, "reserved field accepted");
+	CHECK(!memcmp(&reg, &before, sizeof(reg)) && size == 7, "a refused layout wrote");
+	reg.__resv[1] = 0;
+	CHECK(unified_region_layout(NULL, &size) == -EINVAL, "NULL reg");
+	CHECK(unified_region_layout(&reg, NULL) == -EINVAL, "NULL size");
+}
+
 static void t_default_target_env(void)
 {
 	struct io_unified_region_desc desc = { 0 };
@@ -738,6 +803,7 @@ int main(void)
 		printf("note: no temp dir on a disk file system; target cases will be skipped\n");
 	RUN(t_abi_struct_sizes);
 	RUN(t_layout_geometries);
+	RUN(t_region_layout_matches_register);
 	RUN(t_default_target_env);
 	RUN(t_invalid_registrations);
 	RUN(t_unregister_unmaps);

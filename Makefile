@@ -174,15 +174,16 @@ install: lib tools
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' -e 's|@XDP_REQUIRES@|$(if $(filter 1,$(HAVE_XDP)), libxdp libbpf)|' libunified.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR))
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3
+	$(if $(wildcard man/man7/*.7),install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/io_unified.h $(DESTDIR)$(INCDIR)/libunified.h
 	rm -f $(DESTDIR)$(LIBDIR)/libunified.* $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
 	rm -f $(patsubst tools/%.c,$(DESTDIR)$(BINDIR)/%,$(TOOL_SRCS))
-	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(wildcard man/man1/*.1 man/man3/*.3))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-guest

@@ -4,7 +4,11 @@
 #   make SAN=asan|tsan    sanitizer variants (into build-asan/, build-tsan/)
 #   make SAN=fuzz         libFuzzer variant, needs CC=clang (into build-fuzz/)
 #   make check            the whole test suite (tests/run.sh)
-#   make install          honours DESTDIR, PREFIX, LIBDIR, INCDIR, BINDIR
+#   make fio              the fio ioengine build/fio/libunified-fio.so (fio/build.sh:
+#                         fetches Debian's fio source with apt-get source)
+#   make install          honours DESTDIR, PREFIX, LIBDIR, INCDIR, BINDIR, MANDIR
+#                         (and installs the fio ioengine into LIBDIR/fio if built)
+#   make uninstall        removes exactly what install put there
 #
 # Packager conventions: CC, CFLAGS, CPPFLAGS and LDFLAGS from the command
 # line or the environment are used (CFLAGS defaults to -g -O2); the flags the
@@ -83,7 +87,7 @@ KTEST_SRCS := $(wildcard tests/kernel/*.c)
 KTESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(KTEST_SRCS))
 KERNEL_HEADERS ?=
 
-.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean
+.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean fio
 all: lib tools examples tests
 lib: $(STATIC) $(SHARED) $(BUILD)/libunified.pc
 tools: $(TOOLS)
@@ -164,6 +168,9 @@ $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TOOLLIB) $(STATIC)
 check: all
 	tests/run.sh
 
+fio: $(STATIC)
+	fio/build.sh $(BUILD)
+
 install: lib tools
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
 	install -m 644 include/io_unified.h include/libunified.h $(DESTDIR)$(INCDIR)
@@ -178,10 +185,14 @@ install: lib tools
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3
 	$(if $(wildcard man/man7/*.7),install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7)
+	$(if $(wildcard $(BUILD)/fio/libunified-fio.so),install -d $(DESTDIR)$(LIBDIR)/fio && \
+		install -m 755 $(BUILD)/fio/libunified-fio.so $(DESTDIR)$(LIBDIR)/fio/)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/io_unified.h $(DESTDIR)$(INCDIR)/libunified.h
 	rm -f $(DESTDIR)$(LIBDIR)/libunified.* $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
+	rm -f $(DESTDIR)$(LIBDIR)/fio/libunified-fio.so
+	-rmdir $(DESTDIR)$(LIBDIR)/fio 2>/dev/null
 	rm -f $(patsubst tools/%.c,$(DESTDIR)$(BINDIR)/%,$(TOOL_SRCS))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 

@@ -5,7 +5,8 @@
 #   --no-build    use the programs already built
 #   --tier NAME   run only this tier (repeatable); tiers, in order:
 #       unit      build/tests/unit/*            (unit tests: layout, rings, buffers, validate,
-#                                               the issue-6 contracts) and tests/lint.sh
+#                                               the issue-6 contracts), tests/lint.sh and
+#                                               tests/abi_check.sh (ABI baseline, abi/)
 #       target    build/tests/target/*          (file and loop-device targets; root for losetup)
 #       net       build/tests/net/*             (network rings: TCP/UDP over loopback in a private
 #                                               network namespace and over veth; root)
@@ -15,6 +16,9 @@
 #       examples  build/examples/seed_flow      (on the embedded default namespace file) and
 #                 examples/net_to_nvme          (TCP on loopback to a file target, read back)
 #       install   tests/install_check.sh        (make install to a DESTDIR, pkg-config, symbol versions)
+#       fio       tests/fio/run.sh              (the fio ioengine, built against Debian's fio source by
+#                                               fio/build.sh: verify=crc32c jobs on a file and a loop
+#                                               device, kick and thread mode, refusals)
 #       asan      build-asan/tests/{unit,target,net}/*, build-asan/tests/stress/fuzz_sqe and
 #                 tests/ingest/run.sh on build-asan/tools/unified-ingest
 #       tsan      build-tsan/tests/stress/tsan_rings
@@ -44,11 +48,11 @@
 # the exit status is 0 iff nothing failed.
 set -euo pipefail
 
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TIERS=(unit target net ingest examples install asan tsan fuzz libfuzzer qemu kernel)
+ALL_TIERS=(unit target net ingest examples install fio asan tsan fuzz libfuzzer qemu kernel)
 build=1
 tiers=()
 while (($#)); do
@@ -232,6 +236,12 @@ for tier in "${ALL_TIERS[@]}"; do
         tier_header unit "build/tests/unit/*"
         needs_build unit all && run_dir unit harness build/tests/unit
         run_prog harness "tests/lint.sh (close-on-exec, secure_getenv in lib/)" tests/lint.sh
+        if needs_build unit all; then
+            run_prog harness "tests/abi_check.sh (abidiff and pahole against abi/)" \
+                tests/abi_check.sh build/lib/libunified.so.0
+            run_prog harness "tests/abi_check.sh --self-test (each check can fail)" \
+                tests/abi_check.sh --self-test
+        fi
         ;;
     target)
         tier_header target "build/tests/target/* (the loop-device cases need root and losetup)"
@@ -273,6 +283,12 @@ for tier in "${ALL_TIERS[@]}"; do
         if needs_build install all; then
             run_prog plain "install: make install, pkg-config build, versioned symbols, seed_flow on libunified.so" \
                 tests/install_check.sh "$tmpdir/install"
+        fi
+        ;;
+    fio)
+        tier_header fio "tests/fio/run.sh (libunified-fio.so in fio 3.33 jobs)"
+        if needs_build fio all; then
+            run_prog harness "fio: the ioengine plugin (build/fio/libunified-fio.so)" tests/fio/run.sh build
         fi
         ;;
     asan)

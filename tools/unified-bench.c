@@ -11,7 +11,7 @@
  *                 [--engine auto|kernel|user] [--iopoll] [--prefill] [--baseline]
  *                 [--sqpoll-baseline] [--baselines LIST] [--baseline-only]
  *                 [--sqpoll-idle-ms N] [--sqpoll-cpu N] [--interleave N] [--seed N]
- *                 [--count-syscalls[=perf|ptrace]] [--json]
+ *                 [--count-syscalls[=perf|ptrace]] [--series-ms N] [--json]
  *
  * One workload loop serves every engine of the table below (an engine is a
  * struct bench_engine_ops, tools/lib/bench_engine.h): QD commands kept in
@@ -34,6 +34,13 @@
  * SQPOLL thread), that thread, found by name in /proc/self/task.  Before
  * each slice the other engines' threads are left to go to sleep, so that
  * an idle poller does not take a CPU from the engine being measured.
+ *
+ * --json adds, per run, the latency percentiles of the histogram and an
+ * IOPS series: each slice is cut into intervals of about --series-ms
+ * (the first reap at or after each boundary closes one, the slice's end
+ * closes the last, shorter one), each with its start since the first
+ * slice began, its length and its completions, so the series adds up to
+ * the run's I/Os exactly and shows where the other engines' slices were.
  *
  * --count-syscalls counts each engine's system calls (tools/lib/syscount.h:
  * perf tracepoint counters, or ptrace where the kernel has no syscall
@@ -79,6 +86,16 @@ static const struct bench_engine_ops *const engine_table[] = {
 /* --count-syscalls: the counters (perf or ptrace), window k = eng[k]. */
 static struct syscount *syscalls;
 
+/* The IOPS series (JSON): interval and the start of the first slice. */
+#define SERIES_MS_DEFAULT	100
+#define SERIES_MAX_DEFAULT	1000	/* points per run: the default interval grows */
+#define SERIES_MAX		10000	/* points per run: any interval grows */
+static uint64_t series_ns;
+static uint64_t run_t0;
+
+/* The percentiles of "lat_pct_us". */
+static const double lat_pcts[] = { 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99 };
+
 /* --------------------------------------------------------------- workload */
 
 static void on_signal(int sig)
@@ -120,6 +137,18 @@ static inline uint64_t gen_next(struct gen *g)
 	return b;
 }
 
+/*
+ * An engine's IOPS series, preallocated: point i started t_ns[i] after the
+ * first slice began, lasted dur_ns[i] and counted ios[i] completions, in
+ * slice slice[i].  t0 and ios0: the open point's start and h->n there.
+ */
+struct series {
+	uint32_t n, cap;
+	uint64_t *t_ns, *dur_ns, *ios;
+	uint32_t *slice;
+	uint64_t t0, ios0;
+};
+
 /* One engine of this invocation: its ops, state, result and workload state. */
 struct bench_engine {
 	const struct bench_engine_ops *ops;
@@ -137,6 +166,7 @@ struct bench_engine {
 	double ratio;		/* baselines: ours / this over the whole run */
 	bool unsettled;		/* its thread once kept polling into another's slice */
 	unsigned int idx;	/* its place in this invocation: its syscount window */
+	struct series series;
 };
 
 static int engine_alloc(struct bench_engine *e, const struct bench_engine_ops *ops,
@@ -155,7 +185,16 @@ static int engine_alloc(struct bench_engine *e, const struct bench_engine_ops *o
 	e->io = calloc(c->qd, sizeof(*e->io));
 	e->done = calloc(c->qd, sizeof(*e->done));
 	e->pair = calloc(c->interleave, sizeof(*e->pair));
-	if (!e->run.h || !e->free || !e->t_submit || !e->io || !e->done || !e->pair)
+	/* Every point but a slice's last lasts at least series_ns and ends
+	 * before the slice's deadline. */
+	e->series.cap = c->interleave * (uint32_t)((uint64_t)(c->runtime * 1e9 / c->interleave) /
+						   series_ns + 1);
+	e->series.t_ns = calloc(e->series.cap, sizeof(*e->series.t_ns));
+	e->series.dur_ns = calloc(e->series.cap, sizeof(*e->series.dur_ns));
+	e->series.ios = calloc(e->series.cap, sizeof(*e->series.ios));
+	e->series.slice = calloc(e->series.cap, sizeof(*e->series.slice));
+	if (!e->run.h || !e->free || !e->t_submit || !e->io || !e->done || !e->pair ||
+	    !e->series.t_ns || !e->series.dur_ns || !e->series.ios || !e->series.slice)
 		return -ENOMEM;
 	for (i = 0; i < c->qd; i++)
 		e->free[i] = c->qd - 1 - i;
@@ -171,6 +210,30 @@ static void engine_free(struct bench_engine *e)
 	free(e->io);
 	free(e->done);
 	free(e->pair);
+	free(e->series.t_ns);
+	free(e->series.dur_ns);
+	free(e->series.ios);
+	free(e->series.slice);
+}
+
+/* Close @e's open series point at @now (in slice @slice) and open the next. */
+static void series_point(struct bench_engine *e, uint32_t slice, uint64_t now)
+{
+	struct series *s = &e->series;
+	uint64_t ios = e->run.h->n - s->ios0, dur = now - s->t0;
+
+	if (s->n == s->cap && s->n) {
+		/* not reached with the cap of engine_alloc; the sums stay right */
+		s->dur_ns[s->n - 1] += dur;
+		s->ios[s->n - 1] += ios;
+	} else if (dur || ios) {
+		s->t_ns[s->n] = s->t0 - run_t0;
+		s->dur_ns[s->n] = dur;
+		s->ios[s->n] = ios;
+		s->slice[s->n++] = slice;
+	}
+	s->t0 = now;
+	s->ios0 = e->run.h->n;
 }
 
 /* CPU clocks at the start of a measured slice. */
@@ -200,11 +263,12 @@ static void cpu_account(struct bench_run *r, const struct cpu_mark *m)
 }
 
 /*
- * One timed slice of @ns nanoseconds on engine @e: it starts with nothing in
- * flight and ends by draining (uncounted).  Returns the IOPS of the slice,
- * or -1 if the engine failed.
+ * One timed slice (number @slice) of @ns nanoseconds on engine @e: it
+ * starts with nothing in flight and ends by draining (uncounted).  Returns
+ * the IOPS of the slice, or -1 if the engine failed.
  */
-static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint64_t ns)
+static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint32_t slice,
+			uint64_t ns)
 {
 	const struct bench_engine_ops *ops = e->ops;
 	struct bench_run *r = &e->run;
@@ -219,12 +283,17 @@ static double run_slice(const struct bench_cfg *c, struct bench_engine *e, uint6
 		syscount_begin(syscalls, e->idx);
 	t0 = now = now_ns();
 	deadline = t0 + ns;
+	e->series.t0 = t0;
+	e->series.ios0 = ios0;
 	for (;;) {
 		if (counting && (now >= deadline || bench_interrupted)) {
 			counting = false;
 			r->ns += now - t0;
 			cpu_account(r, &cpu0);
 			secs = (double)(now - t0) / 1e9;
+			series_point(e, slice, now);
+		} else if (counting && now - e->series.t0 >= series_ns) {
+			series_point(e, slice, now);
 		}
 		if (!counting && !inflight)
 			break;
@@ -430,8 +499,44 @@ static void json_syscalls(unsigned int idx)
 	printf("}}");
 }
 
-static void json_run(const struct bench_cfg *c, const struct bench_run *r, unsigned int idx)
+/* ,"lat_pct_us":[[p,us],...] of @r's histogram. */
+static void json_lat_pct(const struct bench_run *r)
 {
+	size_t i;
+
+	printf(",\"lat_pct_us\":[");
+	for (i = 0; i < sizeof(lat_pcts) / sizeof(lat_pcts[0]); i++)
+		printf("%s[%g,%.2f]", i ? "," : "", lat_pcts[i], hist_pct_us(r->h, lat_pcts[i]));
+	printf("]");
+}
+
+/* ,"iops_series":{...} of @s. */
+static void json_series(const struct series *s)
+{
+	uint32_t i;
+
+	printf(",\"iops_series\":{\"interval_ms\":%.3f,\"t_s\":[", (double)series_ns / 1e6);
+	for (i = 0; i < s->n; i++)
+		printf("%s%.6f", i ? "," : "", (double)s->t_ns[i] / 1e9);
+	printf("],\"dur_s\":[");
+	for (i = 0; i < s->n; i++)
+		printf("%s%.6f", i ? "," : "", (double)s->dur_ns[i] / 1e9);
+	printf("],\"ios\":[");
+	for (i = 0; i < s->n; i++)
+		printf("%s%" PRIu64, i ? "," : "", s->ios[i]);
+	printf("],\"iops\":[");
+	for (i = 0; i < s->n; i++)
+		printf("%s%.1f", i ? "," : "",
+		       s->dur_ns[i] ? (double)s->ios[i] * 1e9 / (double)s->dur_ns[i] : 0.0);
+	printf("],\"slice\":[");
+	for (i = 0; i < s->n; i++)
+		printf("%s%u", i ? "," : "", s->slice[i]);
+	printf("]}");
+}
+
+static void json_run(const struct bench_cfg *c, const struct bench_engine *e)
+{
+	const struct bench_run *r = &e->run;
 	double iops = iops_of(r), secs = (double)r->ns / 1e9;
 
 	printf("{\"engine\":");
@@ -449,6 +554,8 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r, unsig
 	printf("\"lat_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p99_9\":%.2f,\"mean\":%.2f,\"min\":%.2f,"
 	       "\"max\":%.2f}", hist_pct_us(r->h, 50), hist_pct_us(r->h, 99),
 	       hist_pct_us(r->h, 99.9), hist_mean_us(r->h), hist_min_us(r->h), hist_max_us(r->h));
+	json_lat_pct(r);
+	json_series(&e->series);
 	printf(",\"cpu_per_io_us\":{\"process\":%.4f,\"app\":%.4f,\"helper\":",
 	       per_io_us(r, r->cpu_s), per_io_us(r, r->app_cpu_s));
 	if (r->helper_tid)
@@ -466,7 +573,7 @@ static void json_run(const struct bench_cfg *c, const struct bench_run *r, unsig
 		json_str(r->err);
 	}
 	if (syscalls)
-		json_syscalls(idx);
+		json_syscalls(e->idx);
 	printf("}");
 }
 
@@ -509,7 +616,7 @@ static void json_report(const struct bench_cfg *c, const struct bench_target *t,
 	for (i = 0; i < neng; i++) {
 		if (i)
 			putchar(',');
-		json_run(c, &eng[i].run, eng[i].idx);
+		json_run(c, &eng[i]);
 	}
 	printf("],");
 	json_ratio(has_ours && neng > 1 ? &eng[1] : NULL);
@@ -603,7 +710,11 @@ static void usage(FILE *f)
 		"                    (the default where the kernel has them), else ptrace,\n"
 		"                    which slows every call down so much that waits find\n"
 		"                    more completions ready; take IOPS from another run\n"
-		"  --json            print one JSON object instead of text\n",
+		"  --json            print one JSON object instead of text; each run has\n"
+		"                    latency percentiles (lat_pct_us) and an IOPS series\n"
+		"                    (iops_series)\n"
+		"  --series-ms N     interval of the JSON IOPS series, in ms (default 100,\n"
+		"                    raised to runtime/1000; any value to runtime/10000)\n",
 		(unsigned long long)DEFAULT_SEED);
 }
 
@@ -760,6 +871,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "count-syscalls", optional_argument, NULL, 'C' },
+		{ "series-ms", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -772,7 +884,8 @@ int main(int argc, char **argv)
 	struct bench_target geo = { 0 };
 	struct unified_ctx *probe;
 	struct sigaction sa;
-	uint64_t slice_ns;
+	uint64_t slice_ns, min_series_ns;
+	uint32_t series_ms = 0;
 	bool has_ours;
 	int opt, rc = 0, i, neng = 0;
 	uint32_t k;
@@ -893,6 +1006,12 @@ int main(int argc, char **argv)
 		case 'j':
 			cfg.json = true;
 			break;
+		case 'M':
+			if (parse_u32(optarg, &series_ms, 1, 3600000)) {
+				fprintf(stderr, "--series-ms must be 1 .. 3600000\n");
+				return 2;
+			}
+			break;
 		case 'e':
 			if (!strcmp(optarg, "auto")) {
 				cfg.lib_engine = LIB_ENGINE_AUTO;
@@ -937,6 +1056,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "--batch %u is larger than --qd %u\n", cfg.batch, cfg.qd);
 		return 2;
 	}
+	/* The series interval, so that a run has at most SERIES_MAX(_DEFAULT) points. */
+	series_ns = (uint64_t)(series_ms ? series_ms : SERIES_MS_DEFAULT) * 1000000;
+	min_series_ns = (uint64_t)(cfg.runtime * 1e9 / (series_ms ? SERIES_MAX : SERIES_MAX_DEFAULT));
+	if (series_ns < min_series_ns)
+		series_ns = min_series_ns;
 	if (cfg.target) {
 		if (strlen(cfg.target) >= sizeof(cfg.path)) {
 			fprintf(stderr, "--target path is too long\n");
@@ -1034,12 +1158,13 @@ int main(int argc, char **argv)
 	 * ours, ours, ...) so a slow drift of the device hits all alike.
 	 */
 	slice_ns = (uint64_t)(cfg.runtime * 1e9 / cfg.interleave);
+	run_t0 = now_ns();
 	for (k = 0; k < cfg.interleave && !bench_interrupted; k++) {
 		for (i = 0; i < neng; i++) {
 			struct bench_engine *e = &eng[k & 1 ? neng - 1 - i : i];
 
 			settle_others(&cfg, eng, neng, e);
-			e->slice_iops = run_slice(&cfg, e, slice_ns);
+			e->slice_iops = run_slice(&cfg, e, k, slice_ns);
 			if (e->slice_iops < 0) {
 				e->run.failed = true;
 				goto done;

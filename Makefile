@@ -87,7 +87,7 @@ KTEST_SRCS := $(wildcard tests/kernel/*.c)
 KTESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(KTEST_SRCS))
 KERNEL_HEADERS ?=
 
-.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean fio
+.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean fio print-version
 all: lib tools examples tests
 lib: $(STATIC) $(SHARED) $(BUILD)/libunified.pc
 tools: $(TOOLS)
@@ -170,6 +170,9 @@ check: all
 
 fio: $(STATIC)
 	fio/build.sh $(BUILD)
+
+print-version:
+	@echo $(VERSION)
 
 install: lib tools
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)

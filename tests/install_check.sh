@@ -40,4 +40,54 @@ for ex in seed_flow net_to_nvme; do
 done
 ldd "$dest/seed_flow" | grep -q "$lib/libunified.so.0" || LD_LIBRARY_PATH="$lib" ldd "$dest/seed_flow" | grep -q libunified.so.0
 LD_LIBRARY_PATH="$lib" UNIFIED_DEFAULT_FILE="$dest/default.img" "$dest/seed_flow"
+
+# The shared library's identity: the soname (what programs record), the
+# real file named by the release, every version node defined.
+soname=$(readelf -d "$lib/libunified.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[[ $soname == libunified.so.0 ]] || { echo "soname is '$soname', want libunified.so.0"; exit 1; }
+real=$(readlink -f "$lib/libunified.so")
+ver=$(make -C "$root" -s --no-print-directory -f Makefile print-version)
+[[ $(basename "$real") == "libunified.so.$ver" ]] || { echo "libunified.so -> $real, want libunified.so.$ver"; exit 1; }
+nodes=$(readelf -V -W "$lib/libunified.so.0" | sed -n 's/.*Name: \(LIBUNIFIED_[0-9.]*\).*/\1/p' | sort -u | tr '\n' ' ')
+want=$(sed -n 's/^\(LIBUNIFIED_[0-9.]*\) {.*/\1/p' "$root/lib/libunified.map" | sort -u | tr '\n' ' ')
+[[ $nodes == "$want" ]] || { echo "version nodes '$nodes', lib/libunified.map defines '$want'"; exit 1; }
+echo "soname libunified.so.0, file libunified.so.$ver, version nodes: $nodes"
+# Programs built against the installed copy record the node of each symbol.
+readelf --dyn-syms -W "$dest/seed_flow" | grep -q 'unified_register@LIBUNIFIED_0\.1' ||
+	{ echo "seed_flow does not bind unified_register@LIBUNIFIED_0.1"; exit 1; }
+
+# The section 7 overview and every section 3 page the source tree has.
+for f in "$root"/man/man*/*.[137]; do
+	rel=${f#"$root"/man/}
+	[[ -f "$dest/usr/share/man/$rel" ]] || { echo "man page $rel not installed"; exit 1; }
+done
+echo "man pages installed: $(find "$dest/usr/share/man" -type f | wc -l)"
+
+# make uninstall takes back exactly what install put there.
+make -C "$root" -s uninstall DESTDIR="$dest" PREFIX=/usr >/dev/null
+left=$(find "$dest/usr" -type f -o -type l)
+if [[ -n $left ]]; then
+	echo "make uninstall left files behind:"; echo "$left"; exit 1
+fi
+echo "make uninstall: nothing left"
+
+# A distribution's layout: LIBDIR and MANDIR of their own, pkg-config from
+# there, then uninstall again.
+rm -rf "$dest"
+mkdir -p "$dest"
+multi=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+make -C "$root" -s install DESTDIR="$dest" PREFIX=/usr LIBDIR=/usr/lib/$multi MANDIR=/usr/share/man >/dev/null
+lib="$dest/usr/lib/$multi"
+[[ -L $lib/libunified.so && -f $lib/pkgconfig/libunified.pc && ! -e $dest/usr/lib/libunified.so ]] ||
+	{ echo "LIBDIR=/usr/lib/$multi not honoured"; find "$dest" -name 'libunified*'; exit 1; }
+PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --libs libunified | grep -q -- "-L$lib" ||
+	{ echo "pkg-config --libs does not name $lib"; exit 1; }
+gcc -std=gnu11 $(PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags libunified) \
+	-o "$dest/seed_flow" "$root/examples/seed_flow.c" \
+	$(PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --libs libunified) -luring -lpthread
+LD_LIBRARY_PATH="$lib" UNIFIED_DEFAULT_FILE="$dest/default.img" "$dest/seed_flow" >/dev/null
+make -C "$root" -s uninstall DESTDIR="$dest" PREFIX=/usr LIBDIR=/usr/lib/$multi MANDIR=/usr/share/man >/dev/null
+left=$(find "$dest/usr" -type f -o -type l)
+[[ -z $left ]] || { echo "uninstall with LIBDIR left:"; echo "$left"; exit 1; }
+echo "LIBDIR=/usr/lib/$multi: installed, built against with pkg-config, run, uninstalled"
 rm -rf "$dest"

@@ -6,7 +6,13 @@
 # at QD 1 and QD 32, with interrupts and polled: IOPS, the ratio to liburing,
 # and system calls per I/O, measured.
 #
-#   tests/kernel/bench.sh
+#   tests/kernel/bench.sh           the benchmark below
+#   tests/kernel/bench.sh --fio     instead: examples/fio/compare.fio in the
+#       same guest, 4 KiB random reads on nsid 1 through fio's io_uring (block
+#       node), io_uring_cmd (generic node) and libunified-fio.so (the kernel
+#       engine, and unified_engine=user), one job after the other, at QD 1
+#       and 32 with interrupts and at QD 32 polled (hipri); BENCH_RUNTIME
+#       seconds per job (default 5).  Summary: OUT/fio-summary.md.
 #
 # For each QD and completion mode, in the guest:
 #   1. unified-bench --engine kernel --baselines user,liburing --interleave N:
@@ -57,6 +63,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
+bench_mode=main
+if [[ "${1:-}" == --fio ]]; then
+    bench_mode=fio
+elif [[ -n "${1:-}" ]]; then
+    echo "usage: bench.sh [--fio]" >&2
+    exit 2
+fi
 runtime="${BENCH_RUNTIME:-5}"
 count_runtime="${BENCH_COUNT_RUNTIME:-2}"
 interleave="${BENCH_INTERLEAVE:-8}"
@@ -154,6 +167,109 @@ if [[ -z "$bz" ]]; then
     fi
 fi
 [[ -s "$bz" ]] || { log "no kernel image at '$bz'"; exit 1; }
+
+# ---- fio's comparison (--fio) -----------------------------------------------------
+
+if [[ $bench_mode == fio ]]; then
+    log "building the fio ioengine against the guest build of the library"
+    make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 NO_XDP=1 build-guest/lib/libunified.a
+    "$root/fio/build.sh" build-guest >&2
+    bindir="$tmp/bin"
+    mkdir -p "$bindir"
+    cp "$(command -v fio)" "$root/build-guest/fio/libunified-fio.so" "$bindir/"
+    cp "$root/examples/fio/compare.fio" "$bindir/compare.fio"
+    sed -e "s/@RUNTIME@/$runtime/" >"$bindir/guest-tests.sh" <<'GUEST'
+#!/bin/sh
+# Made by tests/kernel/bench.sh --fio: examples/fio/compare.fio, in the guest.
+RT=@RUNTIME@
+rc=0
+mkdir -p /tmp && cd /tmp
+ng=/dev/ng0n1
+for b in /sys/block/nvme0n*; do [ "$(cat $b/nsid 2>/dev/null)" = 1 ] && ng=/dev/ng${b##*/nvme}; done
+blk=/dev/nvme${ng##*/ng}
+echo "BENCH target $ng $blk $(uname -r)"
+for run in "1 irq" "32 irq" "32 poll"; do
+	set -- $run
+	qd=$1 mode=$2
+	b=$((qd / 4)); [ $b -lt 1 ] && b=1
+	# The job file as shipped, with this run's depth, batches and runtime
+	# (and hipri on every job when polled).
+	sed -e "s/^iodepth=.*/iodepth=$qd/" -e "s/^iodepth_batch_submit=.*/iodepth_batch_submit=$b/" \
+	    -e "s/^iodepth_batch_complete_min=.*/iodepth_batch_complete_min=$b/" \
+	    -e "s/^runtime=.*/runtime=$RT/" /bin/t/compare.fio >/tmp/job.fio
+	[ $mode = poll ] && sed -i '/^ioengine=/a hipri' /tmp/job.fio
+	echo "=== qd $qd, $mode: fio examples/fio/compare.fio, $RT s per job"
+	UNIFIED_FIO_BLOCK=$blk UNIFIED_FIO_NG=$ng UNIFIED_FIO_PLUGIN=/bin/t/libunified-fio.so \
+		/bin/t/fio --output-format=normal,json --output=/tmp/out /tmp/job.fio 2>/tmp/err || rc=1
+	cat /tmp/err
+	grep '^libunified-fio:' /tmp/out | sed "s/^/BENCH engine $qd $mode /"
+	echo "BENCH fiojson $qd $mode $(sed -n '/^{$/,/^}$/p' /tmp/out | tr -d '\n')"
+done
+exit $rc
+GUEST
+    chmod +x "$bindir/guest-tests.sh"
+    console="$out/fio-console.log"
+    timeout_s="${BENCH_QEMU_TIMEOUT:-$((3 * 4 * (runtime + 10) + 300))}"
+    log "booting $bz (nvme.poll_queues=2, limit ${timeout_s} s); console: $console"
+    st=0
+    "$root/tests/qemu/run.sh" --bzimage "$bz" --pollq 2 --timeout "$timeout_s" --log "$console" \
+        "$bindir" >"$tmp/run.out" 2>&1 || st=$?
+    grep -E '^\[qemu-tier\]|^INIT: (kernel|nvme)' "$tmp/run.out" | tr -d '\r' >&2 || true
+    tr -d '\r' <"$console" | grep -a '^BENCH ' >"$out/fio-results.txt" || true
+    set +e
+    python3 - "$out/fio-results.txt" "$runtime" >"$out/fio-summary.md" <<'PY'
+import json, sys
+
+path, rt = sys.argv[1], sys.argv[2]
+runs, engines, target, bad = {}, {}, "?", []
+for line in open(path, errors="replace"):
+    f = line.rstrip("\n").split(" ", 4)
+    if f[1] == "target":
+        target = line.split(" ", 2)[2].strip()
+    elif f[1] == "engine":
+        engines.setdefault((int(f[2]), f[3]), []).append(f[4])
+    elif f[1] == "fiojson":
+        try:
+            runs[(int(f[2]), f[3])] = json.loads(f[4])
+        except ValueError as e:
+            bad.append("qd %s %s: no JSON (%s)" % (f[2], f[3], e))
+print("fio 3.33, examples/fio/compare.fio, 4 KiB random reads, %s s per job, one job after the "
+      "other; target %s.\n" % (rt, target))
+print("| QD | completions | fio job (ioengine) | IOPS | vs io_uring | clat p50 us | clat p99 us | usr+sys CPU % |")
+print("|---|---|---|---|---|---|---|---|")
+for key in ((1, "irq"), (32, "irq"), (32, "poll")):
+    j = runs.get(key)
+    if not j:
+        bad.append("qd %d %s: no result" % key)
+        continue
+    base = None
+    for job in j["jobs"]:
+        r = job["read"]
+        iops = r["iops"]
+        if job["jobname"] == "io_uring":
+            base = iops
+        pct = r["clat_ns"].get("percentile", {})
+        p50 = pct.get("50.000000", 0) / 1000.0
+        p99 = pct.get("99.000000", 0) / 1000.0
+        if job["error"]:
+            bad.append("qd %d %s %s: error %d" % (key[0], key[1], job["jobname"], job["error"]))
+        print("| %d | %s | %s | %.1fk | %s | %.0f | %.0f | %.0f |" % (
+            key[0], "polled" if key[1] == "poll" else "interrupts", job["jobname"], iops / 1000.0,
+            "%.2fx" % (iops / base) if base else "n/a", p50, p99,
+            job["usr_cpu"] + job["sys_cpu"]))
+    for e in engines.get(key, []):
+        print("\n(qd %d %s) %s" % (key[0], key[1], e))
+for b in bad:
+    print("\nproblem: " + b)
+sys.exit(1 if bad else 0)
+PY
+    pst=$?
+    set -e
+    cat "$out/fio-summary.md"
+    log "results: $out/fio-results.txt, summary: $out/fio-summary.md, console: $console"
+    ((st == 0)) || { log "the guest run failed (tests/qemu/run.sh exit $st): see $console"; exit 1; }
+    exit "$pst"
+fi
 
 # ---- the guest programs --------------------------------------------------------
 

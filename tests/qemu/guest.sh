@@ -39,13 +39,18 @@ progs=(build-guest/tests/nvme/nvme_target build-guest/examples/seed_flow
        build-guest/tools/unified-ingest)
 [[ -f "$root/tools/unified-bench.c" ]] && progs+=(build-guest/tools/unified-bench)
 [[ $mode == bench ]] && progs+=(build-guest/tools/unified-netbench)
-make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 NO_XDP=1 "${progs[@]}"
+make -C "$root" -s -j"$(nproc)" BUILD=build-guest STATIC_EXE=1 NO_XDP=1 "${progs[@]}" \
+	build-guest/lib/libunified.a
+# The fio ioengine, against the same library build (fio and the plugin are
+# dynamically linked: mkinitrd.sh copies their shared libraries).
+"$root/fio/build.sh" build-guest >/dev/null
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 bindir="$tmp/bin"
 mkdir -p "$bindir"
 for p in "${progs[@]}"; do cp "$root/$p" "$bindir/"; done
+cp "$(command -v fio)" "$root/build-guest/fio/libunified-fio.so" "$bindir/"
 
 if [[ $mode == test ]]; then
 	cat > "$bindir/guest-tests.sh" <<'GUEST'
@@ -56,6 +61,31 @@ mkdir -p /tmp && cd /tmp
 for ng in /dev/ng0n1 /dev/ng0n2; do
 	if /bin/t/seed_flow "$ng"; then echo "PASS: seed_flow $ng"; else echo "FAIL: seed_flow $ng"; rc=1; fi
 done
+# The fio ioengine on the NVMe generic nodes (512 B and 4 KiB LBAs) and a
+# block node: random writes of 4-64 KiB, then fio reads every block back
+# and checks its crc32c; kick mode, thread mode, polled completions.
+fiojob() {	# fiojob NAME TARGET ENGINE-OPTIONS...
+	name=$1 tgt=$2
+	shift 2
+	/bin/t/fio --name="$name" --ioengine=external:/bin/t/libunified-fio.so --filename="$tgt" \
+		--size=16m --rw=randwrite --bsrange=4k-64k --iodepth=16 --verify=crc32c --do_verify=1 \
+		"$@" >/tmp/fio.out 2>&1
+	st=$?
+	eng=$(sed -n 's/^libunified-fio: [^:]*: //p' /tmp/fio.out)
+	if [ $st = 0 ] && grep -q "err= 0" /tmp/fio.out && ! grep -q "verify failed" /tmp/fio.out &&
+	   [ -n "$eng" ]; then
+		echo "PASS: fio plugin: $name on $tgt: 16 MiB written and verified (crc32c); $eng"
+	else
+		echo "FAIL: fio plugin: $name on $tgt: exit $st: $(grep -m3 -i 'err\|fail\|libunified' /tmp/fio.out | tr '\n' ' ')"
+		rc=1
+	fi
+}
+for ng in /dev/ng0n1 /dev/ng0n2; do
+	fiojob kick "$ng" --unified_mode=kick
+	fiojob thread "$ng" --unified_mode=thread
+done
+fiojob hipri /dev/ng0n1 --hipri
+fiojob block /dev/nvme0n1
 # The network rings in the guest: TCP/UDP over loopback in a private network
 # namespace, written to the 256 MiB namespace (nsid 1) and read back; sizes
 # divided by 16 for TCG.  No iproute2 here: the veth case skips.

@@ -38,34 +38,6 @@ check "no pipe() (pipe2 with O_CLOEXEC)" '[^_a-z2]pipe\(' '^$'
 check "no dup()/dup2() (F_DUPFD_CLOEXEC)" '[^_a-z](dup|dup2)\(' '^$'
 check "no getenv() (secure_getenv in a library)" '[^_a-z]getenv\(' '^$'
 
-# Man pages: every public function and every tool has one, and groff
-# renders each without a warning.
-missing=""
-for f in $(sed -n 's/^UNIFIED_EXPORT [^(]*[ *]\(unified_[a-z0-9_]*\)(.*/\1/p' lib/*.c | sort -u); do
-	[[ -f "man/man3/$f.3" ]] || missing="$missing $f.3"
-done
-for t in tools/*.c; do
-	t="${t#tools/}"
-	[[ -f "man/man1/${t%.c}.1" ]] || missing="$missing ${t%.c}.1"
-done
-if [[ -n "$missing" ]]; then
-	echo "FAIL: lint: man pages missing:$missing"
-	fail=1
-else
-	echo "PASS: lint: a man page for every public function and tool"
-fi
-if command -v groff >/dev/null; then
-	warn=$(cd man && for p in man1/*.1 man3/*.3; do
-		LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$p" 2>&1 | sed "s|^|$p: |"; done)
-	if [[ -n "$warn" ]]; then
-		echo "FAIL: lint: groff warnings: $(echo "$warn" | head -3 | tr '\n' ';')"
-		fail=1
-	else
-		echo "PASS: lint: man pages render without groff warnings"
-	fi
-else
-	echo "SKIP: lint: man page rendering: groff not installed"
-fi
 # The ABI header and the kernel series' uapi header are one file: the new
 # include/uapi/linux/io_unified.h of kernel/patches/0001 must be byte for
 # byte include/io_unified.h (the same ABI on both sides of the syscall).

@@ -15,7 +15,10 @@
 # build needs are appended to them.  WERROR=0 turns -Werror off (it is on by
 # default, for developers).  Dependencies come from -MMD, so a changed
 # header rebuilds exactly what includes it.
-VERSION    := 0.1.0
+# The release.  SOVERSION changes only with an incompatible ABI change;
+# each release that adds functions adds a version node LIBUNIFIED_x.y to
+# lib/libunified.map (docs/abi.md), and VERSION follows the newest node.
+VERSION    := 0.3.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -42,7 +45,7 @@ SANFLAGS   := $(CFLAGS_SAN_$(SAN))
 WARN       := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
 	      -Wmissing-prototypes -Wno-missing-field-initializers
 override CFLAGS += -std=gnu11 $(WARN) $(SANFLAGS) -MMD -MP
-override CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ilib
+override CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ilib -DUNIFIED_VERSION_STR='"$(VERSION)"'
 LIBCFLAGS  := -fPIC -fvisibility=hidden
 LDLIBS     = -luring -lpthread $(LDLIBS_XDP)
 override LDFLAGS += $(SANFLAGS)

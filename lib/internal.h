@@ -17,6 +17,13 @@
 #ifndef UNIFIED_INTERNAL_H
 #define UNIFIED_INTERNAL_H
 
+/* The release, from the Makefile's VERSION (one place for the file name
+ * libunified.so.VERSION, the .pc file, unified_version() and the emulated
+ * controller's firmware revision). */
+#ifndef UNIFIED_VERSION_STR
+#error "UNIFIED_VERSION_STR must come from the build (Makefile: VERSION)"
+#endif
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>

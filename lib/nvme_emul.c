@@ -166,7 +166,7 @@ void unified_emul_identify(const struct unified_target *t, uint8_t cns, uint32_t
 		put_le16(out + 2, 0x1de5);
 		put_str(out + 4, 20, t->kind == UNIFIED_TARGET_BLOCK ? "unified-blk" : "unified-file");
 		put_str(out + 24, 40, "io_unified emulated NVMe namespace");
-		put_str(out + 64, 8, "0.1.0");
+		put_str(out + 64, 8, UNIFIED_VERSION_STR);	/* FR */
 		out[77] = (uint8_t)mdts;	/* MDTS in units of 4 KiB */
 		put_le16(out + 78, 1);		/* CNTLID */
 		put_le32(out + 80, 0x00010400);	/* VER 1.4 */
@@ -265,7 +265,7 @@ static int emul_log_page(struct unified_engine *e, struct unified_cmd *cmd,
 	case 0x03:			/* Firmware Slot Information */
 		size = 512;
 		page[0] = 0x01;			/* AFI: slot 1 active */
-		put_str(page + 8, 8, "0.1.0");
+		put_str(page + 8, 8, UNIFIED_VERSION_STR);
 		break;
 	default:
 		unified_cmd_status(cmd, IO_UNIFIED_SCT_CMD_SPECIFIC, IO_UNIFIED_SC_INVALID_LOG_PAGE,

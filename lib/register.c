@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include "internal.h"
 
-#define UNIFIED_VERSION_STR "0.1.0"
 
 static __thread char errbuf[512];
 

@@ -86,8 +86,15 @@ gcc -std=gnu11 $(PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 	-o "$dest/seed_flow" "$root/examples/seed_flow.c" \
 	$(PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --libs libunified) -luring -lpthread
 LD_LIBRARY_PATH="$lib" UNIFIED_DEFAULT_FILE="$dest/default.img" "$dest/seed_flow" >/dev/null
+# unified_version() and the .pc file say the release the file name says.
+printf '#include <stdio.h>\n#include <libunified.h>\nint main(void) { puts(unified_version()); return 0; }\n' |
+	gcc -x c -o "$dest/version" - $(PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest" \
+		pkg-config --cflags --libs libunified)
+got=$(LD_LIBRARY_PATH="$lib" "$dest/version")
+pcver=$(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --modversion libunified)
+[[ $got == "$ver" && $pcver == "$ver" ]] || { echo "unified_version() '$got', pkg-config '$pcver', release '$ver'"; exit 1; }
 make -C "$root" -s uninstall DESTDIR="$dest" PREFIX=/usr LIBDIR=/usr/lib/$multi MANDIR=/usr/share/man >/dev/null
 left=$(find "$dest/usr" -type f -o -type l)
 [[ -z $left ]] || { echo "uninstall with LIBDIR left:"; echo "$left"; exit 1; }
-echo "LIBDIR=/usr/lib/$multi: installed, built against with pkg-config, run, uninstalled"
+echo "LIBDIR=/usr/lib/$multi: installed, built against with pkg-config, run (unified_version() $got), uninstalled"
 rm -rf "$dest"

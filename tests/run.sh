@@ -236,6 +236,8 @@ for tier in "${ALL_TIERS[@]}"; do
         tier_header unit "build/tests/unit/*"
         needs_build unit all && run_dir unit harness build/tests/unit
         run_prog harness "tests/lint.sh (close-on-exec, secure_getenv in lib/)" tests/lint.sh
+        run_prog harness "tests/man_check.sh (a page per exported symbol; mandoc -T lint, groff -ww)" \
+            tests/man_check.sh build/lib/libunified.so
         if needs_build unit all; then
             run_prog harness "tests/abi_check.sh (abidiff and pahole against abi/)" \
                 tests/abi_check.sh build/lib/libunified.so.0

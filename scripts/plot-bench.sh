@@ -14,8 +14,10 @@
 #   scripts/plot-bench.sh --tables BENCHMARKS.md OUTDIR
 #       Bar charts of the tables of docs/benchmarks.md, read from the
 #       markdown itself (each table is found by the heading or line above
-#       it), so a chart shows only what the document records: see TABLES
-#       below for the charts and where their numbers come from.
+#       it), so a chart shows only what the document records: kernel-engine-
+#       iops and -syscalls ("After the fix" and "Before the fix"), nvme-
+#       passthrough-iops, file-loop-ratios ("Before the review fixes"),
+#       ingest-cpu-per-msg, netbench-throughput and -cpu (plot_tables()).
 #
 # Prints the PNGs written, one per line.  Exit status 0 on success, 1 if an
 # input is missing or invalid or gnuplot failed, 2 for bad usage.
@@ -37,11 +39,10 @@ in=$1 outdir=$2
 die() { echo "plot-bench.sh: $*" >&2; exit 1; }
 [[ -e $in ]] || die "$in: no such file"
 [[ -f $in && -r $in ]] || die "$in: not a readable file"
-command -v gnuplot >/dev/null || die "gnuplot not found (Debian: apt-get install gnuplot-nox)"
 command -v python3 >/dev/null || die "python3 not found"
-mkdir -p "$outdir" || die "$outdir: cannot create the directory"
 
-if gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
+# The input is checked first, so a bad one is reported as such without gnuplot too.
+if command -v gnuplot >/dev/null && gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
 	term='pngcairo enhanced font "DejaVu Sans,10"'
 else
 	term='png font "DejaVu Sans" 10'
@@ -50,8 +51,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/plot-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # Writes $work/plot.gp (and its data files) and $work/pngs, or says why not.
-python3 - "$mode" "$in" "$outdir" "$work" "$term" <<'PY' || exit 1
-import json, math, os, re, sys
+# (Exit status 1: it said why; anything else: python3 itself failed.)
+python3 - "$mode" "$in" "$outdir" "$work" "$term" <<'PY' || { rc=$?; ((rc == 1)) || die "python3 failed (exit status $rc)"; exit 1; }
+import json, math, os, re, sys, textwrap
 
 mode, src, outdir, work, term = sys.argv[1:6]
 
@@ -233,7 +235,8 @@ def value(cell, what):
             m.group(1) + m.group(2))
 
 
-def bar_chart(name, title, ylabel, groups, series, vals, logy=False, fmt=None, height=440):
+def bar_chart(name, title, ylabel, groups, series, vals, logy=False, fmt=None, height=440,
+              width=860, hline=None, xfont=""):
     """Clustered bars: one cluster per group, one bar per series;
     vals[(group, series)] = (value, its text in the table), missing: no
     bar; each bar is labelled with the text."""
@@ -245,15 +248,15 @@ def bar_chart(name, title, ylabel, groups, series, vals, logy=False, fmt=None, h
             f.write(" ".join([dat_str(g)] + ["%g" % x[0] if x else "NaN" for x in v] +
                              [dat_str(x[1] if x else "") for x in v]) + "\n")
     n = len(series)
-    begin(name, title, 860, height)
+    begin(name, title, width, height)
     gp.append("set style data histogram")
     gp.append("set style histogram cluster gap 1")
     gp.append("set style fill solid 0.85 border -1")
     gp.append("set boxwidth 0.9")
     gp.append("set ylabel %s" % gp_str(ylabel))
-    gp.append("set xtics nomirror noenhanced")
+    gp.append("set xtics nomirror noenhanced font %s" % gp_str(xfont))
     gp.append("set key above horizontal noenhanced")
-    gp.append("set bmargin 4")
+    gp.append("set bmargin %d" % (3 + max(g.count("\n") for g in groups)))
     gp.append("set offsets 0, 0, graph 0.1, 0")
     if logy:
         gp.append("set logscale y")
@@ -262,6 +265,9 @@ def bar_chart(name, title, ylabel, groups, series, vals, logy=False, fmt=None, h
         gp.append("set yrange [0:*]")
     if fmt:
         gp.append("set format y %s" % gp_str(fmt))
+    if hline is not None:
+        gp.append("set arrow from graph 0, first %g to graph 1, first %g nohead dt 2 lc rgb '#555555'"
+                  % (hline, hline))
     plots = ["'%s' using %d:xtic(1) title columnheader" % (dat, k + 2) for k in range(n)]
     # The value above each bar: cluster i spans n + 1 bar widths (gap 1).
     w = 1.0 / (n + 1)
@@ -306,7 +312,7 @@ def plot_tables():
     mk = "### NVMe passthrough (QEMU guest)"
     h, rows = table_after(lines, mk)
     cq, cc = col(h, "QD", mk), col(h, "completions", mk)
-    cols = [("ours (user engine)", col(h, "ours IOPS", mk)),
+    cols = [("ours", col(h, "ours IOPS", mk)),
             ("liburing URING_CMD", col(h, "liburing IOPS", mk)),
             ("fio io_uring_cmd", col(h, "fio io_uring_cmd IOPS", mk))]
     groups, vals = [], {}
@@ -317,6 +323,30 @@ def plot_tables():
             vals[(g, s)] = value(r[c], "IOPS")
     bar_chart("nvme-passthrough-iops.png", "NVMe passthrough /dev/ng0n1, 4k randread IOPS "
               "(QEMU TCG, Debian 6.1)", "IOPS", groups, [s for s, _ in cols], vals, fmt="%.0s%c")
+
+    # The file and loop device runs before the review fixes: ours / liburing
+    # of each invocation ("= 0.96x" in a run cell; fio rows have none).
+    mk = "### Before the review fixes"
+    h, rows = table_after(lines, mk)
+    ct, cq, cm = col(h, "target", mk), col(h, "QD", mk), col(h, "ours mode", mk)
+    runs = [c for c in range(len(h)) if h[c].startswith("run ")]
+    groups, vals = [], {}
+    for r in rows:
+        got = [(h[c], re.search(r"=\s*([0-9.]+x)", r[c])) for c in runs]
+        if not any(m for _, m in got):
+            continue
+        # "kick, `--interleave 10`, old 50 µs spin default" -> 3 short lines
+        parts = [x.strip() for x in r[cm].replace("`", "").split(",")]
+        parts[1:2] = ["interleaved"] if "interleave" in parts[1] else parts[1:2]
+        g = "%s QD %s\n%s" % (r[ct], r[cq], "\n".join(textwrap.fill(x.split(" (")[0], 13)
+                                                      for x in parts))
+        groups.append(g)
+        for run, m in got:
+            if m:
+                vals[(g, run)] = value(m.group(1), "ratio")
+    bar_chart("file-loop-ratios.png", "ours / liburing IOPS, 4k randread, file and loop device "
+              "(before the review fixes), one bar per invocation", "ours / liburing", groups,
+              [h[c] for c in runs], vals, height=500, width=1100, hline=1.0, xfont=",8")
 
     # unified-ingest against rsyslog: CPU per message (a blank first cell
     # repeats the row above).
@@ -362,6 +392,8 @@ with open(os.path.join(work, "pngs"), "w") as f:
     f.write("\n".join(pngs) + "\n")
 PY
 
+command -v gnuplot >/dev/null || die "gnuplot not found (Debian: apt-get install gnuplot-nox)"
+mkdir -p "$outdir" || die "$outdir: cannot create the directory"
 gnuplot "$work/plot.gp" 2>"$work/gnuplot.err" || die "gnuplot failed: $(head -5 "$work/gnuplot.err")"
 # gnuplot warns (e.g. of an empty range) and still exits 0: show it.
 [[ -s $work/gnuplot.err ]] && sed 's/^/plot-bench.sh: gnuplot: /' "$work/gnuplot.err" >&2

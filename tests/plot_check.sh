@@ -3,7 +3,9 @@
 # on them: a short interleaved run (ours and liburing, 2 s each in 4
 # slices) on a sparse temporary file, its lat_pct_us and iops_series
 # checked against the run's own totals, then the PNGs plot-bench.sh makes
-# from it (signature, IHDR dimensions), and plot-bench.sh on bad input.
+# from it and from the tables of docs/benchmarks.md (--tables: the command
+# the document records) (signature, IHDR dimensions), and plot-bench.sh on
+# bad input.
 #   tests/plot_check.sh            (about 6 s; needs build/tools/unified-bench)
 #   UNIFIED_BENCH=PATH             another unified-bench binary
 # Prints PASS:/FAIL:/SKIP: plot: lines (SKIP only for the PNG checks when
@@ -124,7 +126,16 @@ if ! "$plot" "$json" "$tmp/out" >"$tmp/pngs" 2>"$tmp/err"; then
 	exit 1
 fi
 [[ -s $tmp/err ]] && fail "plot-bench.sh warned: $(head -3 "$tmp/err" | tr '\n' ' ')"
-python3 - "$tmp/out/run-lat.png" "$tmp/out/run-iops.png" <<'PY' || fails=$((fails + 1))
+if ! "$plot" --tables "$root/docs/benchmarks.md" "$tmp/tables" >"$tmp/tables.pngs" 2>"$tmp/err"; then
+	fail "plot-bench.sh --tables docs/benchmarks.md failed: $(head -3 "$tmp/err" | tr '\n' ' ')"
+elif [[ -s $tmp/err ]]; then
+	fail "plot-bench.sh --tables warned: $(head -3 "$tmp/err" | tr '\n' ' ')"
+else
+	pass "plot-bench.sh --tables docs/benchmarks.md: $(wc -l <"$tmp/tables.pngs") charts"
+fi
+pngs=("$tmp/out/run-lat.png" "$tmp/out/run-iops.png")
+[[ -f $tmp/tables.pngs ]] && mapfile -t -O 2 pngs <"$tmp/tables.pngs"
+python3 - "${pngs[@]}" <<'PY' || fails=$((fails + 1))
 import struct, sys
 
 bad, ok = [], []
@@ -146,6 +157,7 @@ for p in sys.argv[1:]:
 if bad:
     print("FAIL: plot: PNG: " + "; ".join(bad))
     sys.exit(1)
-print("PASS: plot: plot-bench.sh made " + ", ".join(ok))
+print("PASS: plot: %d PNGs, signature and IHDR: " % len(ok) + ", ".join(ok[:2]) +
+      (", ..." if len(ok) > 2 else ""))
 PY
 exit $((fails > 0))

@@ -838,15 +838,27 @@ UNIFIED_INLINE uint64_t unified_net_buffer_of(uint64_t addr, uint32_t buffer_ent
  * tail of the last block is whatever the buffer holds past @bytes).  The
  * device reads the very memory the socket wrote: no copy.  Give the buffer
  * back to FILL when the CQE arrives (put @buf_off in @user_data).  Return
- * 0, or -EINVAL for 0 bytes or more than 65536 blocks (the SQE then fails).
+ * 0, or -EINVAL (the SQE then fails) for 0 bytes, more than 65536 blocks,
+ * a rounded length that does not fit the SQE's 32-bit len, or an
+ * @lba_shift outside 9..16 (NVMe LBA sizes of 512 B to 64 KiB).
  */
 UNIFIED_INLINE int unified_prep_write_rx(struct io_unified_sqe *sqe, uint32_t nsid, uint64_t slba,
 					 uint64_t buf_off, uint32_t bytes, uint32_t lba_shift,
 					 uint64_t user_data)
 {
-	uint32_t nlb = (uint32_t)(((uint64_t)bytes + (1u << lba_shift) - 1) >> lba_shift);
+	uint64_t nlb, len;
 
-	return unified_prep_write(sqe, nsid, slba, nlb, buf_off, nlb << lba_shift, user_data);
+	if (lba_shift < 9 || lba_shift > 16) {
+		unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_WRITE, nsid, buf_off, 0, user_data);
+		return unified_prep_refuse(sqe);
+	}
+	nlb = ((uint64_t)bytes + (1u << lba_shift) - 1) >> lba_shift;
+	len = nlb << lba_shift;
+	if (len > UINT32_MAX) {
+		unified_prep_nvme(sqe, IO_UNIFIED_NVME_CMD_WRITE, nsid, buf_off, 0, user_data);
+		return unified_prep_refuse(sqe);
+	}
+	return unified_prep_write(sqe, nsid, slba, (uint32_t)nlb, buf_off, (uint32_t)len, user_data);
 }
 
 /** unified_comp_entry() - the COMPLETION entry at @idx. */

@@ -398,8 +398,10 @@ UNIFIED_EXPORT int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifn
 					uint16_t udp_port, uint64_t user_data, uint32_t *conn)
 {
 	(void)ifname, (void)queue, (void)udp_port, (void)user_data, (void)conn;
-	if (unified_ctx_check(ctx, "unified_net_xdp_bind"))
-		return -EPERM;
+	int ret = unified_ctx_check(ctx, "unified_net_xdp_bind");
+
+	if (ret)
+		return ret;	/* -EINVAL (NULL) or -EPERM (another process's) */
 	return unified_set_err(EOPNOTSUPP, "AF_XDP: this libunified was built without libxdp "
 			       "(install libxdp-dev, libbpf-dev and clang, then rebuild)");
 }

@@ -239,6 +239,8 @@ for tier in "${ALL_TIERS[@]}"; do
         run_prog harness "tests/man_check.sh (a page per exported symbol; mandoc -T lint, groff -ww)" \
             tests/man_check.sh build/lib/libunified.so
         if needs_build unit all; then
+            run_prog harness "tests/plot_check.sh (unified-bench --json, scripts/plot-bench.sh PNGs)" \
+                tests/plot_check.sh
             run_prog harness "tests/abi_check.sh (abidiff and pahole against abi/)" \
                 tests/abi_check.sh build/lib/libunified.so.0
             run_prog harness "tests/abi_check.sh --self-test (each check can fail)" \

@@ -200,6 +200,30 @@ static void t_enter_clamps_corrupt_consumer(void)
 	th_close(&t);
 }
 
+/* unified_prep_write_rx(): a length that does not fit the SQE's 32-bit
+ * len wrapped (65536 blocks of 64 KiB gave len 0, "derive it") and a shift
+ * of 32 or more was undefined; both must be refused (marked to fail). */
+static void t_prep_write_rx_refuses_unrepresentable(void)
+{
+	struct io_unified_sqe s;
+
+	memset(&s, 0, sizeof(s));
+	CHECK(unified_prep_write_rx(&s, 1, 0, 0, 4096, 12, 1) == 0 && s.len == 4096 &&
+	      s.nvme_cmd.cdw12 == 0 && !(s.flags & UNIFIED_SQE_F_PREP_ERROR), "4 KiB write: len %u", s.len);
+	memset(&s, 0, sizeof(s));
+	CHECK(unified_prep_write_rx(&s, 1, 0, 0, 100, 9, 1) == 0 && s.len == 512 && s.nvme_cmd.cdw12 == 0,
+	      "100 bytes on 512 B LBAs: len %u nlb-1 %u", s.len, s.nvme_cmd.cdw12);
+	memset(&s, 0, sizeof(s));
+	CHECK(unified_prep_write_rx(&s, 1, 0, 0, 0xffffffffu, 16, 1) == -EINVAL &&
+	      (s.flags & UNIFIED_SQE_F_PREP_ERROR), "4 GiB - 1 on 64 KiB LBAs accepted: len %u", s.len);
+	memset(&s, 0, sizeof(s));
+	CHECK(unified_prep_write_rx(&s, 1, 0, 0, 4096, 32, 1) == -EINVAL &&
+	      (s.flags & UNIFIED_SQE_F_PREP_ERROR), "lba_shift 32 accepted");
+	memset(&s, 0, sizeof(s));
+	CHECK(unified_prep_write_rx(&s, 1, 0, 0, 4096, 8, 1) == -EINVAL &&
+	      (s.flags & UNIFIED_SQE_F_PREP_ERROR), "lba_shift 8 (256-byte blocks) accepted");
+}
+
 int main(void)
 {
 	RUN(t_cq_reservation_uses_fresh_consumer);
@@ -207,5 +231,6 @@ int main(void)
 	RUN(t_failed_register_leaves_no_file);
 	RUN(t_fixed_size_commands_need_their_length);
 	RUN(t_enter_clamps_corrupt_consumer);
+	RUN(t_prep_write_rx_refuses_unrepresentable);
 	return harness_done();
 }

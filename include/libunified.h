@@ -472,8 +472,15 @@ struct unified_stats {
  * cannot write), -EPERM/-ELOOP (UNIFIED_OPT_CREATE on a file that is not the
  * caller's, has several links, or is a symbolic link; a default-namespace
  * directory that is not private), -ENODEV (NUMA node or device kind),
- * -EOPNOTSUPP (target cannot do it, e.g. an NVMe namespace with metadata),
- * -EMFILE (out of descriptors).
+ * -EOPNOTSUPP (target cannot do it, e.g. an NVMe namespace with metadata;
+ * or UNIFIED_REQUIRE_KERNEL_ENGINE=1 in the environment and the kernel
+ * engine will not serve this registration), -EMFILE (out of descriptors),
+ * -ENAMETOOLONG (a target path of 256 bytes or more), -EBUSY (the target
+ * file is locked exclusively by another open), -EAGAIN (the target file
+ * kept being replaced while it was opened), -EPROTO (the kernel engine laid
+ * the region out differently: a library/kernel ABI mismatch), or the
+ * -errno of io_uring_setup(2) / io_uring_register(2) (e.g. -ENOMEM for
+ * RLIMIT_MEMLOCK) as the kernel returned it.
  */
 int unified_register(struct io_unified_reg *reg, const struct unified_opts *opts,
 		     struct unified_ctx **ctxp);
@@ -589,7 +596,8 @@ int unified_buf_alloc(struct unified_ctx *ctx, uint64_t *off);
  */
 int unified_buf_free(struct unified_ctx *ctx, uint64_t off);
 
-/** unified_buf_ptr() - pointer to @off in the buffer area, NULL if out of range. */
+/** unified_buf_ptr() - pointer to @off in the buffer area; NULL if @off is out
+ * of range, @ctx is NULL or belongs to another process (after fork). */
 void *unified_buf_ptr(const struct unified_ctx *ctx, uint64_t off);
 
 /**
@@ -706,7 +714,10 @@ int unified_net_connect(struct unified_ctx *ctx, int type, const struct sockaddr
  */
 int unified_net_close(struct unified_ctx *ctx, uint32_t conn);
 
-/** unified_net_local_addr() - getsockname(2) of @conn.  Return 0, -EBADF, -EINVAL. */
+/** unified_net_local_addr() - getsockname(2) of @conn.  Return 0, -EBADF (no such
+ * connection, or one without a socket: an AF_XDP binding), -EINVAL (NULL
+ * @ctx, @sa or @len), -EPERM (another process's context), or getsockname's
+ * -errno. */
 int unified_net_local_addr(struct unified_ctx *ctx, uint32_t conn, struct sockaddr *sa,
 			   socklen_t *len);
 
@@ -736,9 +747,11 @@ int unified_net_zcrx_probe(struct unified_ctx *ctx, const char *ifname, uint32_t
  * at the UDP payload inside its buffer, which it returns.  Payloads are at
  * most 3798 bytes at MTU 1500..9000 with this frame size.  Zero-copy is
  * asked for first; unified_net_xdp_mode() says what was granted.  One per
- * context.  Return 0; -EINVAL (no network rings, buffer size, arguments),
- * -ENODEV, -EBUSY (already bound), -EPERM (needs CAP_NET_ADMIN, CAP_BPF),
- * -EOPNOTSUPP (built without libxdp), or libxdp's -errno.
+ * context.  Return 0; -EINVAL (no network rings, buffer size, NULL @ifname
+ * or @conn, @udp_port 0), -ENODEV, -EBUSY (already bound), -EPERM (needs
+ * CAP_NET_ADMIN, CAP_BPF; or another process's context), -ENOMEM,
+ * -EMFILE (out of descriptors), -EIO (the XDP program's port map could not
+ * be written), -EOPNOTSUPP (built without libxdp), or libxdp's -errno.
  */
 int unified_net_xdp_bind(struct unified_ctx *ctx, const char *ifname, uint32_t queue,
 			 uint16_t udp_port, uint64_t user_data, uint32_t *conn);

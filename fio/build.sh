@@ -17,15 +17,19 @@ build=${1:-$top/build}
 [[ $build = /* ]] || build=$top/$build
 cc=${CC:-gcc}
 
-command -v fio >/dev/null || { echo "fio/build.sh: fio is not installed (apt-get install fio)" >&2; exit 1; }
-fver=$(fio --version)			# "fio-3.33"
+die() { echo "fio/build.sh: $*" >&2; exit 1; }
+command -v fio >/dev/null || die "fio is not installed (apt-get install fio)"
+fver=$(fio --version)			# "fio-3.33": the fio the plugin will run in
 ver=${fver#fio-}
 [[ -f $build/lib/libunified.a ]] || { echo "fio/build.sh: $build/lib/libunified.a missing: run make first" >&2; exit 1; }
 
 src=${FIO_SRC:-$top/build-deps/fio-$ver}
 if [[ ! -f $src/config-host.h ]]; then
 	if [[ ! -f $src/ioengines.h ]]; then
-		pkgver=$(dpkg-query -W -f='${Version}' fio)
+		pkgver=$(dpkg-query -W -f='${Version}' fio 2>/dev/null) ||
+			die "the fio in PATH ($(command -v fio)) is not Debian's fio package: set FIO_SRC to its source tree"
+		[[ ${pkgver%%-*} == "$ver" ]] || die "$(command -v fio) is $fver but Debian's fio package is $pkgver: set FIO_SRC"
+		command -v dpkg-source >/dev/null || die "apt-get source needs dpkg-source (apt-get install dpkg-dev)"
 		apt_dir=$top/build-deps/apt
 		mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
 		# deb-src for every deb entry of the system's deb822 sources
@@ -46,12 +50,14 @@ if [[ ! -f $src/config-host.h ]]; then
 		aptopts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
 			 -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
 		echo "fio/build.sh: fetching Debian's fio $pkgver source"
-		apt-get "${aptopts[@]}" update -qq
+		apt-get "${aptopts[@]}" --error-on=any update -qq ||
+			die "cannot read the deb-src index of the Debian archive (network? see above)"
 		work=$(mktemp -d "$top/build-deps/fio-src.XXXXXX")
-		(cd "$work" && apt-get "${aptopts[@]}" source -qq "fio=$pkgver" >/dev/null)
+		trap 'rm -rf "$work"' EXIT
+		(cd "$work" && apt-get "${aptopts[@]}" source -qq "fio=$pkgver" >/dev/null) ||
+			die "apt-get source fio=$pkgver failed"
 		rm -rf "$src"
 		mv "$work/fio-$ver" "$src"
-		rm -rf "$work"
 	fi
 	echo "fio/build.sh: configuring fio $ver (for config-host.h)"
 	# Debian's configure flags minus gfio and libnbd, which only add
@@ -59,7 +65,11 @@ if [[ ! -f $src/config-host.h ]]; then
 	(cd "$src" && ./configure --disable-native --prefix=/usr >"$src/configure.out" 2>&1) || {
 		echo "fio/build.sh: fio's configure failed; see $src/configure.out" >&2; exit 1; }
 fi
-grep -q "^#define FIO_IOOPS_VERSION" "$src/ioengines.h"
+grep -q "^#define FIO_IOOPS_VERSION" "$src/ioengines.h" || die "$src has no ioengines.h: not fio's source"
+# The version the source says, which must be the fio the plugin runs in:
+# the plugin's runtime check compares it with fio_version_string.
+srcver=$(sed -n 's/^DEF_VER=//p' "$src/FIO-VERSION-GEN")
+[[ $srcver == "$fver" ]] || die "$src is $srcver, the installed fio is $fver: the ioengine ABI would not match"
 
 mkdir -p "$build/fio"
 libs=$(pkg-config --libs liburing)
@@ -71,7 +81,7 @@ fi
 $cc -std=gnu11 -O2 -g -fPIC -shared -Wall -Wextra -Werror -Wno-sign-compare \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -DFIO_INTERNAL -DFIO_INC_DEBUG \
-	-DFIO_BUILD_VERSION="\"$fver\"" -include "$src/config-host.h" -I"$src" -I"$top/include" \
+	-DFIO_BUILD_VERSION="\"$srcver\"" -include "$src/config-host.h" -I"$src" -I"$top/include" \
 	-o "$build/fio/libunified-fio.so" "$top/fio/libunified-fio.c" \
 	"$build/lib/libunified.a" $libs -lpthread
 echo "fio/build.sh: $build/fio/libunified-fio.so (fio $ver)"

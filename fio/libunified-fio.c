@@ -69,10 +69,14 @@ struct ufio_data {
 	uint32_t *status;	/* NVMe status of the last completion, by index */
 	int32_t *res;		/* host errno behind it (CQE res), by index */
 	struct io_u **events;	/* reaped, for ->event() */
+	struct io_u **pending;	/* queued since the last commit, in order */
+	uint8_t *ranges;	/* DSM range lists: a 4 KiB slot per io_u, in the
+				 * buffer area after fio's buffers (never in them:
+				 * fio reuses write buffers unless refill_buffers) */
 	unsigned int nr_io_us;
 	unsigned int queued;	/* written since the last commit */
-	unsigned int inflight;
-	bool own_ranges;	/* no fio buffers: DSM ranges at index * 4 KiB */
+	unsigned int inflight;	/* committed, not reaped */
+	struct fio_file *reregister;	/* registered when fio freed the I/O memory */
 };
 
 /* errdetails() gets only the io_u; the job's state is per thread. */
@@ -178,10 +182,12 @@ static uint32_t roundup_pow2(uint32_t v)
 static int ufio_alloc_region(struct thread_data *td, struct ufio_data *ld, uint64_t total)
 {
 	uint32_t bsz = 4096;
-	uint64_t nbuf, size;
+	uint64_t nbuf, size, fio_bytes = (total + 4095) & ~4095ull;
 	void *p;
 	int ret;
 
+	/* fio's buffers, then a 4 KiB slot per io_u for DSM range lists. */
+	total = fio_bytes + (uint64_t)ld->nr_io_us * 4096;
 	nbuf = (total + bsz - 1) / bsz;
 	while (nbuf > IO_UNIFIED_MAX_BUF_ENTRIES && bsz < IO_UNIFIED_MAX_BUF_SIZE) {
 		bsz <<= 1;
@@ -209,8 +215,11 @@ static int ufio_alloc_region(struct thread_data *td, struct ufio_data *ld, uint6
 	ld->region_len = size;
 	ld->buffers = ld->region + ld->reg.offsets.buffers;
 	ld->buf_bytes = (uint64_t)ld->reg.buffer_entries * bsz;
+	ld->ranges = ld->buffers + fio_bytes;
 	return 0;
 }
+
+static int ufio_register(struct thread_data *td, struct fio_file *f);
 
 /* fio's I/O memory (allocate_io_mem) is the region's buffer area. */
 static int ufio_iomem_alloc(struct thread_data *td, size_t total)
@@ -220,6 +229,16 @@ static int ufio_iomem_alloc(struct thread_data *td, size_t total)
 	if (ufio_alloc_region(td, ld, total))
 		return 1;
 	td->orig_buffer = (char *)ld->buffers;
+	/* fio frees and allocates the I/O memory again in the middle of a
+	 * job when a replayed log needs larger buffers (iolog, blktrace):
+	 * the open file goes on in the new region. */
+	if (ld->reregister) {
+		struct fio_file *f = ld->reregister;
+
+		ld->reregister = NULL;
+		if (ufio_register(td, f))
+			return 1;
+	}
 	return 0;
 }
 
@@ -244,6 +263,8 @@ static void ufio_iomem_free(struct thread_data *td)
 	if (!ld)
 		return;
 	/* The library must be done with caller memory before it goes. */
+	if (ld->ctx && ld->file)
+		ld->reregister = ld->file;
 	ufio_unregister(td, ld);
 	if (ld->region)
 		munmap(ld->region, ld->region_len);
@@ -269,11 +290,10 @@ static int ufio_register(struct thread_data *td, struct fio_file *f)
 		return EINVAL;
 	}
 	if (!ld->region) {
-		/* No data buffers (a trim-only job): a page per io_u for the
-		 * Dataset Management range lists. */
-		if (ufio_alloc_region(td, ld, (uint64_t)ld->nr_io_us * 4096))
+		/* No data buffers (a trim-only job): the region holds only the
+		 * Dataset Management range slots. */
+		if (ufio_alloc_region(td, ld, 0))
 			return ENOMEM;
-		ld->own_ranges = true;
 	}
 	desc.flags = IO_UNIFIED_REGION_USER;
 	desc.user_addr = (uintptr_t)ld->region;
@@ -343,11 +363,13 @@ static int ufio_init(struct thread_data *td)
 	ld->events = calloc(ld->nr_io_us, sizeof(*ld->events));
 	ld->status = calloc(ld->nr_io_us, sizeof(*ld->status));
 	ld->res = calloc(ld->nr_io_us, sizeof(*ld->res));
-	if (!ld->io_us || !ld->events || !ld->status || !ld->res) {
+	ld->pending = calloc(ld->nr_io_us, sizeof(*ld->pending));
+	if (!ld->io_us || !ld->events || !ld->status || !ld->res || !ld->pending) {
 		free(ld->io_us);
 		free(ld->events);
 		free(ld->status);
 		free(ld->res);
+		free(ld->pending);
 		free(ld);
 		return 1;
 	}
@@ -369,6 +391,7 @@ static void ufio_cleanup(struct thread_data *td)
 	free(ld->events);
 	free(ld->status);
 	free(ld->res);
+	free(ld->pending);
 	free(ld);
 	td->io_ops_data = NULL;
 	td->orig_buffer = NULL;
@@ -486,10 +509,83 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 /* Fail @io_u at queue time, with the host-made status fio will print. */
 static enum fio_q_status ufio_refuse(struct ufio_data *ld, struct io_u *io_u, int err)
 {
+	fio_gettime(&io_u->issue_time, NULL);	/* FIO_ASYNCIO_SETS_ISSUE_TIME */
 	ld->status[io_u->index] = IO_UNIFIED_STATUS(IO_UNIFIED_SCT_GENERIC,
 						    IO_UNIFIED_SC_INVALID_FIELD) | IO_UNIFIED_STATUS_DNR;
 	ld->res[io_u->index] = -err;
 	io_u->error = err;
+	return FIO_Q_COMPLETED;
+}
+
+/* Fill @io_u's result from @cqe. */
+static void ufio_complete(struct ufio_data *ld, struct io_u *io_u, const struct io_unified_cqe *cqe)
+{
+	ld->status[io_u->index] = cqe->status;
+	ld->res[io_u->index] = cqe->res;
+	if (cqe->status) {
+		io_u->error = (cqe->flags & IO_UNIFIED_CQE_F_ERRNO) && cqe->res < 0 ? -cqe->res : EIO;
+	} else {
+		io_u->error = 0;
+		if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE)
+			io_u->resid = cqe->len < io_u->xfer_buflen ? io_u->xfer_buflen - cqe->len : 0;
+	}
+}
+
+/*
+ * A trim is Dataset Management (deallocate), run alone and waited for, as
+ * fio's io_uring engine runs its trims (FIO_ASYNCIO_SYNC_TRIM): NVMe does
+ * not order a deallocate against a write of the same blocks, and fio's
+ * trimwrite issues exactly that.  The 16-byte range goes into the io_u's
+ * slot after fio's buffers.
+ */
+static enum fio_q_status ufio_trim(struct thread_data *td, struct ufio_data *ld, struct io_u *io_u,
+				   uint64_t slba, uint64_t nlb)
+{
+	struct unified_dsm_range *r = (void *)(ld->ranges + (uint64_t)io_u->index * 4096);
+	uint32_t idx, n;
+	int ret;
+
+	if (ld->queued || ld->inflight)
+		return FIO_Q_BUSY;	/* fio reaps what is in flight, then retries */
+	if (nlb > UINT32_MAX)
+		return ufio_refuse(ld, io_u, EINVAL);
+	if (unified_sq_reserve(&ld->sq, 1, &idx) != 1)
+		return FIO_Q_BUSY;
+	r->cattr = 0;
+	r->nlb = (uint32_t)nlb;
+	r->slba = slba;
+	unified_prep_dsm_deallocate(unified_sq_entry(&ld->sq, idx), ld->info.nsid, 1,
+				    (uint64_t)((uint8_t *)r - ld->buffers), io_u->index);
+	unified_sq_submit(&ld->sq, 1);
+	for (;;) {
+		ret = unified_enter(ld->ctx, 1, -1);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			td_verror(td, -ret, "unified_enter (trim)");
+			io_u->error = -ret;
+			return FIO_Q_COMPLETED;
+		}
+		n = unified_cq_peek(&ld->cq, 1, &idx);
+		if (n) {
+			const struct io_unified_cqe *cqe = unified_cq_entry(&ld->cq, idx);
+			bool ours = cqe->user_data == io_u->index;
+
+			if (ours)
+				ufio_complete(ld, io_u, cqe);
+			else
+				log_err("libunified-fio: a completion with unexpected user_data "
+					"%llu during a trim\n", (unsigned long long)cqe->user_data);
+			unified_cq_release(&ld->cq, 1);
+			if (ours)
+				break;
+		} else if (!ret) {
+			log_err("libunified-fio: the trim's completion never came\n");
+			return ufio_refuse(ld, io_u, EIO);
+		}
+	}
+	io_u_mark_submit(td, 1);
+	io_u_mark_complete(td, 1);
 	return FIO_Q_COMPLETED;
 }
 
@@ -520,6 +616,8 @@ static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 			"bytes (MDTS): use a smaller bs\n", io_u->xfer_buflen, ld->info.max_xfer);
 		return ufio_refuse(ld, io_u, E2BIG);
 	}
+	if (io_u->ddir == DDIR_TRIM)
+		return ufio_trim(td, ld, io_u, slba, len >> shift);
 	if (unified_sq_reserve(&ld->sq, 1, &idx) != 1)
 		return FIO_Q_BUSY;
 	sqe = unified_sq_entry(&ld->sq, idx);
@@ -536,23 +634,6 @@ static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 	case DDIR_DATASYNC:
 		unified_prep_flush(sqe, ld->info.nsid, io_u->index);
 		break;
-	case DDIR_TRIM: {
-		/* The range list goes into this io_u's own buffer, which a
-		 * trim does not otherwise use. */
-		struct unified_dsm_range *r = ld->own_ranges ?
-			(void *)(ld->buffers + (uint64_t)io_u->index * 4096) : io_u->buf;
-
-		if ((len >> shift) > UINT32_MAX) {
-			unified_sq_cancel(&ld->sq, 1);
-			return ufio_refuse(ld, io_u, EINVAL);
-		}
-		r->cattr = 0;
-		r->nlb = (uint32_t)(len >> shift);
-		r->slba = slba;
-		ret = unified_prep_dsm_deallocate(sqe, ld->info.nsid, 1,
-						  (uint64_t)((uint8_t *)r - ld->buffers), io_u->index);
-		break;
-	}
 	default:
 		unified_sq_cancel(&ld->sq, 1);
 		log_err("libunified-fio: unsupported data direction %s\n", io_ddir_name(io_u->ddir));
@@ -563,7 +644,7 @@ static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 		 * blocks): it still goes out and completes with Invalid Field. */
 		dprint(FD_IO, "libunified-fio: entry marked to fail\n");
 	}
-	ld->queued++;
+	ld->pending[ld->queued++] = io_u;
 	return FIO_Q_QUEUED;
 }
 
@@ -572,33 +653,30 @@ static int ufio_commit(struct thread_data *td)
 	struct ufio_data *ld = td->io_ops_data;
 	struct timespec now;
 	unsigned int i, n = ld->queued;
-	uint32_t first;
-	int ret = 0;
+	int ret;
 
 	if (!n)
 		return 0;
-	/* The last n reserved entries, oldest first: stamp their issue time. */
-	first = ld->sq.r.cached_prod - n;
-	if (fio_fill_issue_time(td)) {
-		fio_gettime(&now, NULL);
-		for (i = 0; i < n; i++) {
-			uint64_t ud = unified_sq_entry(&ld->sq, first + i)->user_data;
-			struct io_u *io_u = ud < ld->nr_io_us ? ld->io_us[ud] : NULL;
-
-			if (!io_u)
-				continue;
-			memcpy(&io_u->issue_time, &now, sizeof(now));
-			io_u_queued(td, io_u);
-		}
-	}
 	unified_sq_submit(&ld->sq, n);
 	ld->queued = 0;
 	ld->inflight += n;
-	io_u_mark_submit(td, n);
 	/* Kick mode: one engine pass issues them (kernel engine: one
 	 * io_uring_enter).  Thread mode: wakes the engine thread only if it
 	 * sleeps (NEED_WAKEUP). */
 	ret = unified_kick(ld->ctx);
+	/* Issue time after the kick, as fio's io_uring engine stamps it after
+	 * io_uring_enter (FIO_ASYNCIO_SETS_ISSUE_TIME): the kick's cost is
+	 * submission latency, not lost between slat and clat. */
+	if (fio_fill_issue_time(td)) {
+		fio_gettime(&now, NULL);
+		for (i = 0; i < n; i++) {
+			memcpy(&ld->pending[i]->issue_time, &now, sizeof(now));
+			io_u_queued(td, ld->pending[i]);
+		}
+		if (td->o.read_iolog_file)
+			memcpy(&td->last_issue, &now, sizeof(now));
+	}
+	io_u_mark_submit(td, n);
 	if (ret < 0 && ret != -EINTR) {
 		td_verror(td, -ret, "unified_kick");
 		return ret;
@@ -623,17 +701,7 @@ static unsigned int ufio_reap(struct ufio_data *ld, unsigned int have, unsigned 
 			continue;
 		}
 		io_u = ld->io_us[ud];
-		ld->status[ud] = cqe->status;
-		ld->res[ud] = cqe->res;
-		if (cqe->status) {
-			io_u->error = (cqe->flags & IO_UNIFIED_CQE_F_ERRNO) && cqe->res < 0 ?
-				      -cqe->res : EIO;
-		} else {
-			io_u->error = 0;
-			if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE)
-				io_u->resid = cqe->len < io_u->xfer_buflen ?
-					      io_u->xfer_buflen - cqe->len : 0;
-		}
+		ufio_complete(ld, io_u, cqe);
 		ld->events[have++] = io_u;
 		if (ld->inflight)
 			ld->inflight--;
@@ -665,6 +733,20 @@ static int ufio_getevents(struct thread_data *td, unsigned int min, unsigned int
 		if (ret < 0) {
 			td_verror(td, -ret, "unified_enter");
 			return ret;
+		}
+		if (ret == 0) {
+			unsigned int now = ufio_reap(ld, have, max);
+
+			if (now != have) {
+				have = now;
+				continue;
+			}
+			/* unified_enter() returns early only when nothing is in
+			 * flight: waiting on would spin for ever. */
+			log_err("libunified-fio: fio waits for %u completions, the engine has none "
+				"in flight (%u committed and not reaped)\n", min - have, ld->inflight);
+			td_verror(td, EIO, "libunified-fio getevents");
+			return -EIO;
 		}
 	}
 }
@@ -710,7 +792,11 @@ static int ufio_invalidate(struct thread_data *td, struct fio_file *f)
 struct ioengine_ops ioengine = {
 	.name			= "libunified",
 	.version		= FIO_IOOPS_VERSION,
-	.flags			= FIO_MEMALIGN | FIO_RAWIO,
+	/* SYNC_TRIM: trims run alone (ufio_trim); SETS_ISSUE_TIME: commit
+	 * stamps the issue time after the kick; NO_OFFLOAD: an offload
+	 * worker would be another thread_data without the registration. */
+	.flags			= FIO_MEMALIGN | FIO_RAWIO | FIO_ASYNCIO_SYNC_TRIM |
+				  FIO_ASYNCIO_SETS_ISSUE_TIME | FIO_NO_OFFLOAD,
 	.init			= ufio_init,
 	.io_u_init		= ufio_io_u_init,
 	.post_init		= ufio_post_init,

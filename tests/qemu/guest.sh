@@ -72,7 +72,10 @@ fiojob() {	# fiojob NAME TARGET ENGINE-OPTIONS...
 		"$@" >/tmp/fio.out 2>&1
 	st=$?
 	eng=$(sed -n 's/^libunified-fio: [^:]*: //p' /tmp/fio.out)
+	# exit 0, no error, and both phases moved all 16 MiB (a verify phase
+	# that read nothing would pass the other checks)
 	if [ $st = 0 ] && grep -q "err= 0" /tmp/fio.out && ! grep -q "verify failed" /tmp/fio.out &&
+	   grep -q "READ: bw=.*io=16.0MiB" /tmp/fio.out && grep -q "WRITE: bw=.*io=16.0MiB" /tmp/fio.out &&
 	   [ -n "$eng" ]; then
 		echo "PASS: fio plugin: $name on $tgt: 16 MiB written and verified (crc32c); $eng"
 	else

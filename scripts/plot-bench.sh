@@ -308,6 +308,21 @@ def plot_tables():
     bar_chart("kernel-engine-syscalls.png", "System calls per I/O (QEMU TCG guest; log scale)",
               "system calls per I/O", groups, [before] + series, sysc, logy=True)
 
+    # fio's engines on one job (issue 11): io_uring, io_uring_cmd, ours.
+    mk = "### fio: io_uring, io_uring_cmd and libunified-fio"
+    h, rows = table_after(lines, mk)
+    cq, cc, cj, ci = col(h, "QD", mk), col(h, "completions", mk), col(h, "fio job", mk), col(h, "IOPS", mk)
+    groups, series, vals = [], [], {}
+    for r in rows:
+        g = "QD %s\n%s" % (r[cq], r[cc])
+        sname = r[cj] if r[cj] in ("io_uring", "io_uring_cmd") else \
+            "libunified-fio" + (" user engine" if "user" in r[cj] else " default")
+        groups += [g] if g not in groups else []
+        series += [sname] if sname not in series else []
+        vals[(g, sname)] = value(r[ci], "IOPS")
+    bar_chart("fio-engines-iops.png", "fio 3.33, one job: 4k randread IOPS by ioengine "
+              "(QEMU TCG guest, patched 6.12)", "IOPS", groups, series, vals, fmt="%.0s%c")
+
     # NVMe passthrough, QEMU guest: ours, liburing, fio io_uring_cmd.
     mk = "### NVMe passthrough (QEMU guest)"
     h, rows = table_after(lines, mk)

@@ -12,7 +12,8 @@
 #       node), io_uring_cmd (generic node) and libunified-fio.so (the kernel
 #       engine, and unified_engine=user), one job after the other, at QD 1
 #       and 32 with interrupts and at QD 32 polled (hipri); BENCH_RUNTIME
-#       seconds per job (default 5).  Summary: OUT/fio-summary.md.
+#       seconds per job (default 5), BENCH_ROUNDS rounds (default 2, the
+#       mean and the range reported).  Summary: OUT/fio-summary.md.
 #
 # For each QD and completion mode, in the guest:
 #   1. unified-bench --engine kernel --baselines user,liburing --interleave N:
@@ -177,8 +178,10 @@ if [[ $bench_mode == fio ]]; then
     bindir="$tmp/bin"
     mkdir -p "$bindir"
     cp "$(command -v fio)" "$root/build-guest/fio/libunified-fio.so" "$bindir/"
-    cp "$root/examples/fio/compare.fio" "$bindir/compare.fio"
-    sed -e "s/@RUNTIME@/$runtime/" >"$bindir/guest-tests.sh" <<'GUEST'
+    # mkinitrd.sh takes the executable files of BIN_DIR into /bin/t
+    install -m 755 "$root/examples/fio/compare.fio" "$bindir/compare.fio"
+    rounds="${BENCH_ROUNDS:-2}"
+    sed -e "s/@RUNTIME@/$runtime/" -e "s/@ROUNDS@/$rounds/" >"$bindir/guest-tests.sh" <<'GUEST'
 #!/bin/sh
 # Made by tests/kernel/bench.sh --fio: examples/fio/compare.fio, in the guest.
 RT=@RUNTIME@
@@ -188,6 +191,8 @@ ng=/dev/ng0n1
 for b in /sys/block/nvme0n*; do [ "$(cat $b/nsid 2>/dev/null)" = 1 ] && ng=/dev/ng${b##*/nvme}; done
 blk=/dev/nvme${ng##*/ng}
 echo "BENCH target $ng $blk $(uname -r)"
+round=1
+while [ $round -le @ROUNDS@ ]; do
 for run in "1 irq" "32 irq" "32 poll"; do
 	set -- $run
 	qd=$1 mode=$2
@@ -198,67 +203,80 @@ for run in "1 irq" "32 irq" "32 poll"; do
 	    -e "s/^iodepth_batch_complete_min=.*/iodepth_batch_complete_min=$b/" \
 	    -e "s/^runtime=.*/runtime=$RT/" /bin/t/compare.fio >/tmp/job.fio
 	[ $mode = poll ] && sed -i '/^ioengine=/a hipri' /tmp/job.fio
-	echo "=== qd $qd, $mode: fio examples/fio/compare.fio, $RT s per job"
+	echo "=== round $round, qd $qd, $mode: fio examples/fio/compare.fio, $RT s per job"
 	UNIFIED_FIO_BLOCK=$blk UNIFIED_FIO_NG=$ng UNIFIED_FIO_PLUGIN=/bin/t/libunified-fio.so \
-		/bin/t/fio --output-format=normal,json --output=/tmp/out /tmp/job.fio 2>/tmp/err || rc=1
+		/bin/t/fio --eta=never --output-format=normal,json --output=/tmp/out /tmp/job.fio \
+		2>/tmp/err || rc=1
 	cat /tmp/err
-	grep '^libunified-fio:' /tmp/out | sed "s/^/BENCH engine $qd $mode /"
-	echo "BENCH fiojson $qd $mode $(sed -n '/^{$/,/^}$/p' /tmp/out | tr -d '\n')"
+	grep '^libunified-fio:' /tmp/out | sed "s/^/BENCH engine $round $qd $mode /"
+	echo "BENCH fiojson $round $qd $mode $(sed -n '/^{$/,/^}$/{s/^ *//;p}' /tmp/out | tr -d '\n')"
+done
+round=$((round + 1))
 done
 exit $rc
 GUEST
     chmod +x "$bindir/guest-tests.sh"
     console="$out/fio-console.log"
-    timeout_s="${BENCH_QEMU_TIMEOUT:-$((3 * 4 * (runtime + 10) + 300))}"
+    timeout_s="${BENCH_QEMU_TIMEOUT:-$((rounds * 3 * 4 * (runtime + 10) + 300))}"
     log "booting $bz (nvme.poll_queues=2, limit ${timeout_s} s); console: $console"
     st=0
+    # loglevel=1: no kernel message lands inside a result line.
     "$root/tests/qemu/run.sh" --bzimage "$bz" --pollq 2 --timeout "$timeout_s" --log "$console" \
-        "$bindir" >"$tmp/run.out" 2>&1 || st=$?
+        --append "loglevel=1" "$bindir" >"$tmp/run.out" 2>&1 || st=$?
     grep -E '^\[qemu-tier\]|^INIT: (kernel|nvme)' "$tmp/run.out" | tr -d '\r' >&2 || true
     tr -d '\r' <"$console" | grep -a '^BENCH ' >"$out/fio-results.txt" || true
     set +e
-    python3 - "$out/fio-results.txt" "$runtime" >"$out/fio-summary.md" <<'PY'
+    python3 - "$out/fio-results.txt" "$runtime" "$rounds" >"$out/fio-summary.md" <<'PY'
 import json, sys
 
-path, rt = sys.argv[1], sys.argv[2]
+path, rt, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 runs, engines, target, bad = {}, {}, "?", []
 for line in open(path, errors="replace"):
-    f = line.rstrip("\n").split(" ", 4)
+    f = line.rstrip("\n").split(" ", 5)
     if f[1] == "target":
         target = line.split(" ", 2)[2].strip()
     elif f[1] == "engine":
-        engines.setdefault((int(f[2]), f[3]), []).append(f[4])
+        # libunified-fio: /dev/ng0n2: nsid 1, ..., kernel engine, kick mode
+        engines.setdefault((int(f[3]), f[4]), {}).setdefault(int(f[2]), []).append(
+            f[5].split(", ")[-2] if "polled" not in f[5] else f[5].split(", ")[-3])
     elif f[1] == "fiojson":
         try:
-            runs[(int(f[2]), f[3])] = json.loads(f[4])
-        except ValueError as e:
-            bad.append("qd %s %s: no JSON (%s)" % (f[2], f[3], e))
-print("fio 3.33, examples/fio/compare.fio, 4 KiB random reads, %s s per job, one job after the "
-      "other; target %s.\n" % (rt, target))
-print("| QD | completions | fio job (ioengine) | IOPS | vs io_uring | clat p50 us | clat p99 us | usr+sys CPU % |")
-print("|---|---|---|---|---|---|---|---|")
+            runs.setdefault((int(f[3]), f[4]), {})[int(f[2])] = json.loads(f[5])
+        except (ValueError, IndexError) as e:
+            bad.append("round %s qd %s %s: no JSON (%s)" % (f[2], f[3], f[4], e))
+print("fio 3.33, examples/fio/compare.fio, 4 KiB random reads, %s s per job, the four jobs one after "
+      "the other, %d rounds (mean; the range in brackets); target %s.\n" % (rt, rounds, target))
+print("| QD | completions | fio job | ioengine (io_unified's engine) | IOPS | vs io_uring | clat p50 us | clat p99 us | usr+sys CPU % |")
+print("|---|---|---|---|---|---|---|---|---|")
 for key in ((1, "irq"), (32, "irq"), (32, "poll")):
-    j = runs.get(key)
-    if not j:
-        bad.append("qd %d %s: no result" % key)
+    per = runs.get(key, {})
+    if len(per) != rounds:
+        bad.append("qd %d %s: %d of %d rounds" % (key[0], key[1], len(per), rounds))
+    if not per:
         continue
-    base = None
-    for job in j["jobs"]:
-        r = job["read"]
-        iops = r["iops"]
-        if job["jobname"] == "io_uring":
-            base = iops
-        pct = r["clat_ns"].get("percentile", {})
-        p50 = pct.get("50.000000", 0) / 1000.0
-        p99 = pct.get("99.000000", 0) / 1000.0
-        if job["error"]:
-            bad.append("qd %d %s %s: error %d" % (key[0], key[1], job["jobname"], job["error"]))
-        print("| %d | %s | %s | %.1fk | %s | %.0f | %.0f | %.0f |" % (
-            key[0], "polled" if key[1] == "poll" else "interrupts", job["jobname"], iops / 1000.0,
-            "%.2fx" % (iops / base) if base else "n/a", p50, p99,
-            job["usr_cpu"] + job["sys_cpu"]))
-    for e in engines.get(key, []):
-        print("\n(qd %d %s) %s" % (key[0], key[1], e))
+    stats = {}
+    for rnd, j in sorted(per.items()):
+        eng = iter(engines.get(key, {}).get(rnd, []))
+        for job in j["jobs"]:
+            r = job["read"]
+            pct = r["clat_ns"].get("percentile", {})
+            e = job["job options"].get("ioengine", "")
+            label = e if not e.startswith("external:") else "libunified-fio (%s)" % next(eng, "?")
+            st = stats.setdefault(job["jobname"], {"label": label, "iops": [], "p50": [], "p99": [], "cpu": []})
+            st["iops"].append(r["iops"])
+            st["p50"].append(pct.get("50.000000", 0) / 1000.0)
+            st["p99"].append(pct.get("99.000000", 0) / 1000.0)
+            st["cpu"].append(job["usr_cpu"] + job["sys_cpu"])
+            if job["error"]:
+                bad.append("round %d qd %d %s %s: error %d" % (rnd, key[0], key[1], job["jobname"], job["error"]))
+    mean = lambda v: sum(v) / len(v)
+    base = mean(stats["io_uring"]["iops"]) if "io_uring" in stats else None
+    for name, st in stats.items():
+        iops = mean(st["iops"])
+        print("| %d | %s | %s | %s | %.1fk [%.1f-%.1f] | %s | %.0f | %.0f | %.0f |" % (
+            key[0], "polled" if key[1] == "poll" else "interrupts", name, st["label"], iops / 1000.0,
+            min(st["iops"]) / 1000.0, max(st["iops"]) / 1000.0,
+            "%.2fx" % (iops / base) if base else "n/a", mean(st["p50"]), mean(st["p99"]), mean(st["cpu"])))
 for b in bad:
     print("\nproblem: " + b)
 sys.exit(1 if bad else 0)

@@ -90,7 +90,7 @@ KTEST_SRCS := $(wildcard tests/kernel/*.c)
 KTESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(KTEST_SRCS))
 KERNEL_HEADERS ?=
 
-.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean fio print-version
+.PHONY: all lib tools examples tests fuzzers kernel-tests check install uninstall clean fio print-version FORCE
 all: lib tools examples tests
 lib: $(STATIC) $(SHARED) $(BUILD)/libunified.pc
 tools: $(TOOLS)
@@ -99,7 +99,14 @@ tests: $(TESTS)
 fuzzers: $(FUZZERS)
 kernel-tests: $(KTESTS)
 
-$(BUILD)/lib/%.o: lib/%.c
+# The release number is compiled in (UNIFIED_VERSION_STR) and written into
+# the .pc file: a stamp that changes only when VERSION does rebuilds both.
+$(BUILD)/.version: FORCE
+	@mkdir -p $(dir $@)
+	@echo $(VERSION) | cmp -s - $@ || echo $(VERSION) > $@
+FORCE:
+
+$(BUILD)/lib/%.o: lib/%.c $(BUILD)/.version
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) -c -o $@ $<
 
@@ -107,7 +114,7 @@ $(BUILD)/lib/%.o: lib/%.c
 # _binary_xsk_udp_port_bpf_o_start/_end).
 $(BUILD)/lib/bpf/xsk_udp_port.bpf.o: lib/bpf/xsk_udp_port.bpf.c
 	@mkdir -p $(dir $@)
-	$(BPF_CLANG) -O2 -g -target bpf -I/usr/include/$(shell $(BPF_CLANG) -print-multiarch) -c -o $@ $<
+	$(BPF_CLANG) -O2 -g -fdebug-prefix-map=$(CURDIR)=. -target bpf -I/usr/include/$(shell $(BPF_CLANG) -print-multiarch) -c -o $@ $<
 $(BUILD)/lib/bpf/xsk_udp_port.bpf.bin.o: $(BUILD)/lib/bpf/xsk_udp_port.bpf.o
 	cd $(dir $@) && $(LD) -r -b binary -z noexecstack -o xsk_udp_port.bpf.bin.o xsk_udp_port.bpf.o
 
@@ -121,7 +128,7 @@ $(SHARED): $(LIB_OBJS) lib/libunified.map
 	ln -sf libunified.so.$(VERSION) $(BUILD)/lib/libunified.so.$(SOVERSION)
 	ln -sf libunified.so.$(SOVERSION) $(BUILD)/lib/libunified.so
 
-$(BUILD)/libunified.pc: libunified.pc.in
+$(BUILD)/libunified.pc: libunified.pc.in $(BUILD)/.version
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' -e 's|@XDP_REQUIRES@|$(if $(filter 1,$(HAVE_XDP)), libxdp libbpf)|' $< > $@
@@ -196,7 +203,9 @@ install: lib tools
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/io_unified.h $(DESTDIR)$(INCDIR)/libunified.h
-	rm -f $(DESTDIR)$(LIBDIR)/libunified.* $(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libunified.a $(DESTDIR)$(LIBDIR)/libunified.so \
+		$(DESTDIR)$(LIBDIR)/libunified.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libunified.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/libunified.pc
 	rm -f $(DESTDIR)$(LIBDIR)/fio/libunified-fio.so
 	-rmdir $(DESTDIR)$(LIBDIR)/fio 2>/dev/null
 	rm -f $(patsubst tools/%.c,$(DESTDIR)$(BINDIR)/%,$(TOOL_SRCS))

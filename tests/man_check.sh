@@ -224,4 +224,21 @@ else
 	pass "SYNOPSIS: $n prototypes match include/libunified.h"
 fi
 
+# The release in every page's header (.TH ... "libunified X.Y") is the
+# Makefile's VERSION.
+ver=$(make -s --no-print-directory print-version 2>/dev/null)
+ver=${ver%.*}
+stale=""
+for f in "${pages[@]}"; do
+	is_link "$f" && continue
+	grep -q "^\.TH .*\"libunified $ver\"" "$f" || stale="$stale $f"
+done
+if [[ -z "$ver" ]]; then
+	failed "version: make print-version gave nothing"
+elif [[ -n "$stale" ]]; then
+	failed "version: not \"libunified $ver\" (the Makefile's VERSION) in .TH of:$stale"
+else
+	pass "version: every page's .TH says libunified $ver"
+fi
+
 exit $fail

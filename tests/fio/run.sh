@@ -262,5 +262,15 @@ else
 		skp "loop block device: losetup failed"
 	fi
 fi
+# 11. make install puts the engine into LIBDIR/fio, make uninstall takes it back.
+inst=$work/inst
+if make -C "$top" -s install DESTDIR="$inst" PREFIX=/usr BUILD="$build" >"$work/install.log" 2>&1 &&
+	cmp -s "$plugin" "$inst/usr/lib/fio/libunified-fio.so" &&
+	make -C "$top" -s uninstall DESTDIR="$inst" PREFIX=/usr BUILD="$build" >>"$work/install.log" 2>&1 &&
+	[[ ! -e $inst/usr/lib/fio ]]; then
+	ok "make install: LIBDIR/fio/libunified-fio.so; make uninstall removes it and the directory"
+else
+	bad "install of the plugin: $(tail -3 "$work/install.log" | tr '\n' ' ') $(find "$inst" -name '*fio*' 2>/dev/null)"
+fi
 echo "fio: $pass passed, $fail failed, $skip skipped"
 ((fail == 0))

@@ -280,6 +280,7 @@ static void t_region_layout_matches_register(void)
 		struct io_unified_net_reg net = { .fill_entries = 64, .rx_entries = 128 }, lnet = net;
 		struct th_opts g = i < sizeof(geoms) / sizeof(geoms[0]) ? geoms[i] : geoms[1];
 		struct th_ctx t;
+		int ret;
 
 		if (i == sizeof(geoms) / sizeof(geoms[0]))
 			g.net = &net;	/* the last round: network rings too */
@@ -291,7 +292,9 @@ static void t_region_layout_matches_register(void)
 		if (g.net)
 			reg.net_ptr = (uintptr_t)&lnet;
 		CHECK(unified_region_layout(&reg, &size) == 0, "layout %zu: %s", i, unified_errmsg());
-		if (th_open(&t, &g))
+		ret = th_open(&t, &g);
+		CHECK(ret == 0, "geometry %zu: register: %d", i, ret);	/* nothing compared is a failure */
+		if (ret)
 			continue;
 		CHECK(!memcmp(&reg.offsets, &t.reg.offsets, sizeof(reg.offsets)),
 		      "geometry %zu: offsets differ from the registration's (buffers %" PRIu64 " vs %"

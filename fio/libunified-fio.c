@@ -54,6 +54,13 @@ struct ufio_options {
 	unsigned int idle_spin_us;
 };
 
+/* Per io_u (by io_u->index): the io_u and its last completion's result. */
+struct ufio_slot {
+	struct io_u *io_u;
+	uint32_t status;	/* NVMe status */
+	int32_t res;		/* host errno behind it (CQE res) */
+};
+
 struct ufio_data {
 	struct unified_ctx *ctx;
 	struct unified_sq sq;
@@ -65,9 +72,7 @@ struct ufio_data {
 	uint8_t *buffers;	/* region + offsets.buffers: fio's orig_buffer */
 	uint64_t buf_bytes;
 	struct io_unified_reg reg;
-	struct io_u **io_us;	/* by io_u->index */
-	uint32_t *status;	/* NVMe status of the last completion, by index */
-	int32_t *res;		/* host errno behind it (CQE res), by index */
+	struct ufio_slot *slot;	/* by io_u->index */
 	struct io_u **events;	/* reaped, for ->event() */
 	struct io_u **pending;	/* queued since the last commit, in order */
 	uint8_t *ranges;	/* DSM range lists: a 4 KiB slot per io_u, in the
@@ -359,16 +364,12 @@ static int ufio_init(struct thread_data *td)
 	if (!ld)
 		return 1;
 	ld->nr_io_us = td->o.iodepth ? td->o.iodepth : 1;
-	ld->io_us = calloc(ld->nr_io_us, sizeof(*ld->io_us));
+	ld->slot = calloc(ld->nr_io_us, sizeof(*ld->slot));
 	ld->events = calloc(ld->nr_io_us, sizeof(*ld->events));
-	ld->status = calloc(ld->nr_io_us, sizeof(*ld->status));
-	ld->res = calloc(ld->nr_io_us, sizeof(*ld->res));
 	ld->pending = calloc(ld->nr_io_us, sizeof(*ld->pending));
-	if (!ld->io_us || !ld->events || !ld->status || !ld->res || !ld->pending) {
-		free(ld->io_us);
+	if (!ld->slot || !ld->events || !ld->pending) {
+		free(ld->slot);
 		free(ld->events);
-		free(ld->status);
-		free(ld->res);
 		free(ld->pending);
 		free(ld);
 		return 1;
@@ -387,10 +388,8 @@ static void ufio_cleanup(struct thread_data *td)
 	ufio_unregister(td, ld);
 	if (ld->region)
 		munmap(ld->region, ld->region_len);
-	free(ld->io_us);
+	free(ld->slot);
 	free(ld->events);
-	free(ld->status);
-	free(ld->res);
 	free(ld->pending);
 	free(ld);
 	td->io_ops_data = NULL;
@@ -405,7 +404,7 @@ static int ufio_io_u_init(struct thread_data *td, struct io_u *io_u)
 
 	if (io_u->index >= ld->nr_io_us)
 		return EINVAL;
-	ld->io_us[io_u->index] = io_u;
+	ld->slot[io_u->index].io_u = io_u;
 	return 0;
 }
 
@@ -418,7 +417,7 @@ static int ufio_post_init(struct thread_data *td)
 	unsigned int i;
 
 	for (i = 0; i < ld->nr_io_us; i++) {
-		struct io_u *io_u = ld->io_us[i];
+		struct io_u *io_u = ld->slot[i].io_u;
 		uint64_t off;
 
 		if (!io_u || !io_u->buf)
@@ -510,9 +509,9 @@ static int ufio_open_file(struct thread_data *td, struct fio_file *f)
 static enum fio_q_status ufio_refuse(struct ufio_data *ld, struct io_u *io_u, int err)
 {
 	fio_gettime(&io_u->issue_time, NULL);	/* FIO_ASYNCIO_SETS_ISSUE_TIME */
-	ld->status[io_u->index] = IO_UNIFIED_STATUS(IO_UNIFIED_SCT_GENERIC,
+	ld->slot[io_u->index].status = IO_UNIFIED_STATUS(IO_UNIFIED_SCT_GENERIC,
 						    IO_UNIFIED_SC_INVALID_FIELD) | IO_UNIFIED_STATUS_DNR;
-	ld->res[io_u->index] = -err;
+	ld->slot[io_u->index].res = -err;
 	io_u->error = err;
 	return FIO_Q_COMPLETED;
 }
@@ -520,8 +519,8 @@ static enum fio_q_status ufio_refuse(struct ufio_data *ld, struct io_u *io_u, in
 /* Fill @io_u's result from @cqe. */
 static void ufio_complete(struct ufio_data *ld, struct io_u *io_u, const struct io_unified_cqe *cqe)
 {
-	ld->status[io_u->index] = cqe->status;
-	ld->res[io_u->index] = cqe->res;
+	ld->slot[io_u->index].status = cqe->status;
+	ld->slot[io_u->index].res = cqe->res;
 	if (cqe->status) {
 		io_u->error = (cqe->flags & IO_UNIFIED_CQE_F_ERRNO) && cqe->res < 0 ? -cqe->res : EIO;
 	} else {
@@ -601,8 +600,8 @@ static enum fio_q_status ufio_queue(struct thread_data *td, struct io_u *io_u)
 	fio_ro_check(td, io_u);
 	if (!ld->ctx)
 		return ufio_refuse(ld, io_u, ENXIO);
-	ld->status[io_u->index] = 0;
-	ld->res[io_u->index] = 0;
+	ld->slot[io_u->index].status = 0;
+	ld->slot[io_u->index].res = 0;
 	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE || io_u->ddir == DDIR_TRIM) {
 		if ((io_u->offset | len) & ((1ull << shift) - 1) || !len) {
 			log_err("libunified-fio: %s of %llu bytes at %llu is not a whole number of "
@@ -695,12 +694,12 @@ static unsigned int ufio_reap(struct ufio_data *ld, unsigned int have, unsigned 
 		uint64_t ud = cqe->user_data;
 		struct io_u *io_u;
 
-		if (ud >= ld->nr_io_us || !ld->io_us[ud]) {
+		if (ud >= ld->nr_io_us || !ld->slot[ud].io_u) {
 			log_err("libunified-fio: a completion with unknown user_data %llu\n",
 				(unsigned long long)ud);
 			continue;
 		}
-		io_u = ld->io_us[ud];
+		io_u = ld->slot[ud].io_u;
 		ufio_complete(ld, io_u, cqe);
 		ld->events[have++] = io_u;
 		if (ld->inflight)
@@ -770,12 +769,12 @@ static char *ufio_errdetails(struct io_u *io_u)
 		snprintf(msg, 160, "io_unified: no status");
 		return msg;
 	}
-	st = ld->status[io_u->index];
+	st = ld->slot[io_u->index].status;
 	snprintf(msg, 160, "io_unified: NVMe status 0x%04x (SCT 0x%x SC 0x%02x%s: %s)%s%s", st,
 		 IO_UNIFIED_STATUS_SCT(st), IO_UNIFIED_STATUS_SC(st),
 		 st & IO_UNIFIED_STATUS_DNR ? ", DNR" : "", unified_status_str((uint16_t)st),
-		 ld->res[io_u->index] ? ", host errno " : "",
-		 ld->res[io_u->index] ? strerror(-ld->res[io_u->index]) : "");
+		 ld->slot[io_u->index].res ? ", host errno " : "",
+		 ld->slot[io_u->index].res ? strerror(-ld->slot[io_u->index].res) : "");
 	return msg;
 }
 
